@@ -1,0 +1,3 @@
+from mcp_crm.cli import app
+
+app()

@@ -1,0 +1,70 @@
+"""What each tool says about itself: written for a model that has never seen this CRM."""
+
+from __future__ import annotations
+
+import json
+
+from mcp_crm.entities import Entity
+from mcp_crm.query import operators_for
+
+FILTER_SYNTAX = (
+    'Filter tree: a condition {"field": ..., "op": ..., "value": ...}, or {"and": [...]}, {"or": [...]}, '
+    '{"not": {...}} nesting conditions.'
+)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _required(entity: Entity) -> str:
+    names = [n for n, f in entity.writable.items() if f.required]
+    return ", ".join(names) if names else "nothing"
+
+
+def describe(entity: Entity, verb: str) -> str:
+    e, one = entity.name, entity.singular
+    return {
+        "create": (
+            f"Create one {one}. {entity.description} Required: {_required(entity)}. "
+            f"Example: {_json(entity.example)}. Returns the new {one} with its id. "
+            f"For several at once use {e}_create_many; to find existing ones first use {e}_list."
+        ),
+        "create_many": (
+            f"Create 1-500 {e} in one atomic call: if any item is invalid nothing is written and the error "
+            f"names each bad item by index (items[3].field). Each item takes the fields of {e}_create."
+        ),
+        "get": f"Get one {one} by id, with its linked records summarised as {{id, name}}.",
+        "list": (
+            f"Find {e}. {FILTER_SYNTAX} Filterable fields: {_filterable(entity)}. "
+            f"Example filter: {_json(entity.example_filter)}. "
+            'Sort: [{"field": "updated_at", "direction": "desc"}]. '
+            "Returns items, has_more and next_cursor: pass next_cursor as cursor (same filter and sort) for "
+            "the next page. q searches text; fields trims the output; include_total counts all matches. "
+            f"{e}_config lists each field's operators and allowed values."
+        ),
+        "update": (
+            f"Change one {one}: send its id and only the fields to change; null clears an optional field; "
+            "list fields (tags, emails, links) are replaced as a whole. Unknown fields are rejected. "
+            f"Returns the {one} as it is now."
+        ),
+        "update_many": (
+            f"Change 1-500 {e} in one atomic call, each item {{id, ...fields to change}}. If any item is invalid "
+            "nothing is written and the error names each bad item by index."
+        ),
+        "delete": (f"Delete one {one} permanently and return it as it was. {_delete_rule(entity)}"),
+        "delete_many": f"Delete 1-500 {e} by id in one atomic call. {_delete_rule(entity)}",
+        "config": (
+            f"Describe {e}: every field with its type, whether it is required, filterable and sortable, the "
+            "filter operators it accepts, allowed values and the records it references. Read this before "
+            f"filtering {e} on an unfamiliar field."
+        ),
+    }[verb]
+
+
+def _filterable(entity: Entity) -> str:
+    return ", ".join(f"{f.name} ({f.kind.value})" for f in entity.fields.values() if f.filterable and operators_for(f))
+
+
+def _delete_rule(entity: Entity) -> str:
+    return entity.on_delete

@@ -1,0 +1,154 @@
+"""Tool input and output models for an entity, derived from its declaration."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from mcp_crm.entities import Entity
+from mcp_crm.entities.models import create_model_for, record_model_for, update_model_for
+from mcp_crm.operations.reads import DEFAULT_LIMIT, MAX_LIMIT
+from mcp_crm.query import FilterNode, SortKey
+
+MAX_BULK = 500
+
+
+class ToolInput(ArgModelBase):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+def _id(entity: Entity) -> Any:
+    return (str, Field(max_length=36, description=f"The {entity.singular}'s id."))
+
+
+@cache
+def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
+    Plural, Singular = entity.name.capitalize(), entity.singular.capitalize()
+    create, changes = create_model_for(entity), update_model_for(entity)
+    update_item = create_model(f"{Singular}Update", __base__=changes, id=_id(entity))
+    return {
+        "create": create_model(f"{Plural}CreateInput", __base__=(create, ToolInput)),
+        "create_many": create_model(
+            f"{Plural}CreateManyInput",
+            __base__=ToolInput,
+            items=(
+                list[create],
+                Field(
+                    min_length=1,
+                    max_length=MAX_BULK,
+                    description=f"1 to {MAX_BULK} {entity.name}, each as {entity.name}_create takes.",
+                ),
+            ),
+        ),
+        "get": create_model(f"{Plural}GetInput", __base__=ToolInput, id=_id(entity)),
+        "list": create_model(
+            f"{Plural}ListInput",
+            __base__=ToolInput,
+            filter=(FilterNode | None, Field(None, description="A filter tree; omit to list everything.")),
+            sort=(
+                list[SortKey] | None,
+                Field(None, max_length=4, description="Sort keys in order; default created_at asc."),
+            ),
+            limit=(int, Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Page size, 1-{MAX_LIMIT}.")),
+            cursor=(
+                str | None,
+                Field(
+                    None,
+                    max_length=2000,
+                    description="next_cursor from the previous page, with the same filter and sort.",
+                ),
+            ),
+            fields=(
+                list[str] | None,
+                Field(None, max_length=50, description="Return only these fields (id is always returned)."),
+            ),
+            q=(
+                str | None,
+                Field(
+                    None,
+                    min_length=1,
+                    max_length=200,
+                    description=f"Text to look for in {', '.join(entity.search_columns)}.",
+                ),
+            ),
+            include_total=(bool, Field(False, description="Also count all matches (costs a count query).")),
+        ),
+        "update": create_model(f"{Plural}UpdateInput", __base__=(update_item, ToolInput)),
+        "update_many": create_model(
+            f"{Plural}UpdateManyInput",
+            __base__=ToolInput,
+            items=(
+                list[update_item],
+                Field(
+                    min_length=1,
+                    max_length=MAX_BULK,
+                    description="Each item: the id and only the fields to change.",
+                ),
+            ),
+        ),
+        "delete": create_model(f"{Plural}DeleteInput", __base__=ToolInput, id=_id(entity)),
+        "delete_many": create_model(
+            f"{Plural}DeleteManyInput",
+            __base__=ToolInput,
+            ids=(
+                list[str],
+                Field(min_length=1, max_length=MAX_BULK, description=f"Ids of the {entity.name} to delete."),
+            ),
+        ),
+        "config": create_model(f"{Plural}ConfigInput", __base__=ToolInput),
+    }
+
+
+class FieldConfig(BaseModel):
+    name: str
+    type: str
+    required: bool
+    read_only: bool
+    filterable: bool
+    sortable: bool
+    operators: list[str]
+    description: str | None = None
+    values: list[str] | None = None
+    references: str | None = None
+    unique: bool | None = None
+    output_key: str | None = None
+    default: Any = None
+
+
+class EntityConfig(BaseModel):
+    entity: str
+    description: str
+    fields: list[FieldConfig]
+    operators: dict[str, str]
+    default_sort: list[SortKey]
+    list_limit: dict[str, int]
+    search_fields: list[str]
+    relations: list[dict[str, Any]]
+    example_filter: dict[str, Any]
+
+
+@cache
+def outputs(entity: Entity) -> dict[str, type[BaseModel]]:
+    Plural, Singular = entity.name.capitalize(), entity.singular.capitalize()
+    record, partial = record_model_for(entity), record_model_for(entity, partial=True)
+    many = create_model(f"{Plural}Result", items=(list[record], ...), count=(int, ...))
+    return {
+        "create": record,
+        "create_many": many,
+        "get": record,
+        "list": create_model(
+            f"{Plural}Page",
+            items=(list[partial], ...),
+            has_more=(bool, ...),
+            next_cursor=(str | None, Field(None, description="Pass as cursor to get the next page.")),
+            total=(int | None, Field(None, description="All matches, when include_total was true.")),
+        ),
+        "update": record,
+        "update_many": many,
+        "delete": create_model(f"{Singular}Deleted", deleted=(record, Field(description="The record as it was."))),
+        "delete_many": create_model(f"{Plural}Deleted", deleted_ids=(list[str], ...), count=(int, ...)),
+        "config": EntityConfig,
+    }

@@ -1,0 +1,44 @@
+"""The MCP server: the tool catalog over the operations layer, with the store opened in its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server import MCPServer
+
+from mcp_crm import __version__
+from mcp_crm.catalog.tools import AppState, all_tools
+from mcp_crm.operations import Crm
+from mcp_crm.store import create_engine, migrate
+from mcp_crm.store.bootstrap import local_actor
+
+INSTRUCTIONS = """\
+mcp-crm is a CRM: contacts (people), organizations (companies), deals (sales opportunities with value,
+status and line items of services), services (products), tasks (to-dos) and users (the team).
+Each entity has tools named <entity>_<verb>: create, create_many, get, list, update, update_many,
+delete, delete_many and config. Find records with *_list (filter, sort, q, cursor) before creating,
+to avoid duplicates. Link records by id: a contact's organization_ids, a deal's organization_ids,
+contact_ids and services [{service_id, quantity}], a task's contact_id / organization_id / deal_id.
+*_config describes an entity's fields and filter operators. users_me is the acting user.
+Dates are ISO 8601 (UTC); money is a decimal string with a 3-letter currency code."""
+
+
+def build_server(database_url: str, via: str = "stdio") -> MCPServer[AppState]:
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        engine = create_engine(database_url)
+        try:
+            await migrate(engine)
+            actor = await local_actor(engine, via=via)
+            yield AppState(crm=Crm(engine), actor=actor)
+        finally:
+            await engine.dispose()
+
+    return MCPServer(
+        "mcp-crm",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        tools=all_tools(),
+    )

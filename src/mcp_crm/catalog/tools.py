@@ -1,0 +1,211 @@
+"""Entity declarations -> MCP tools. Nothing here is written per entity."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ValidationError
+
+from mcp_crm.catalog.descriptions import describe
+from mcp_crm.catalog.errors import explain
+from mcp_crm.catalog.models import ToolInput, inputs, outputs
+from mcp_crm.entities import ENTITIES, Entity
+from mcp_crm.entities.models import record_model_for
+from mcp_crm.errors import CrmError
+from mcp_crm.operations import Actor, Crm, ListQuery
+
+log = logging.getLogger("mcp_crm")
+
+Handler = Callable[["AppState", Actor, Any], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class AppState:
+    """What every tool call needs: the operations layer and who is acting."""
+
+    crm: Crm
+    actor: Actor
+
+
+class CrmTool(Tool):
+    """A tool whose arguments are one pydantic model and whose errors are written for the model:
+    validation problems name the field and the valid choices; crashes are logged and never shown."""
+
+    async def run(self, arguments: dict[str, Any], context: Context, convert_result: bool = False) -> Any:
+        model = self.fn_metadata.arg_model
+        try:
+            args = model.model_validate(self.fn_metadata.pre_parse_json(arguments))
+        except ValidationError as exc:
+            raise ToolError(explain(exc, model)) from exc
+        state: AppState = context.request_context.lifespan_context
+        try:
+            structured = await self.fn(state, state.actor.using(self.name), args)
+        except CrmError as exc:
+            raise ToolError(str(exc)) from exc
+        except Exception as exc:
+            raise UnexpectedToolError(
+                f"{self.name} failed with an internal error (logged on the server); the call was rolled back."
+            ) from exc
+        result = CallToolResult(
+            content=[TextContent(type="text", text=json.dumps(structured, ensure_ascii=False))],
+            structured_content=structured,
+        )
+        return self.fn_metadata.convert_result(result) if convert_result else result
+
+
+READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+UPDATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+DELETE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
+
+
+def _changes(args: BaseModel) -> BaseModel:
+    return args
+
+
+def entity_handlers(entity: Entity) -> dict[str, tuple[Handler, ToolAnnotations]]:
+    def listing(args: Any) -> ListQuery:
+        return ListQuery(
+            filter=args.filter,
+            sort=args.sort,
+            limit=args.limit,
+            cursor=args.cursor,
+            fields=args.fields,
+            q=args.q,
+            include_total=args.include_total,
+        )
+
+    async def create(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
+        return await s.crm.create(a, entity, args)
+
+    async def create_many(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
+        items = await s.crm.create_many(a, entity, args.items)
+        return {"items": items, "count": len(items)}
+
+    async def get(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
+        return await s.crm.get(a, entity, args.id)
+
+    async def list_(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
+        page = await s.crm.list(a, entity, listing(args))
+        result: dict[str, Any] = {
+            "items": page.items,
+            "has_more": page.has_more,
+            "next_cursor": page.next_cursor,
+        }
+        if page.total is not None:
+            result["total"] = page.total
+        return result
+
+    async def update(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
+        return await s.crm.update(a, entity, args.id, args)
+
+    async def update_many(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
+        items = await s.crm.update_many(a, entity, [(item.id, item) for item in args.items])
+        return {"items": items, "count": len(items)}
+
+    async def delete(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
+        return {"deleted": await s.crm.delete(a, entity, args.id)}
+
+    async def delete_many(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
+        records = await s.crm.delete_many(a, entity, args.ids)
+        return {"deleted_ids": [r["id"] for r in records], "count": len(records)}
+
+    async def config(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
+        return s.crm.config(entity)
+
+    return {
+        "create": (create, WRITE),
+        "create_many": (create_many, WRITE),
+        "get": (get, READ),
+        "list": (list_, READ),
+        "update": (update, UPDATE),
+        "update_many": (update_many, UPDATE),
+        "delete": (delete, DELETE),
+        "delete_many": (delete_many, DELETE),
+        "config": (config, READ),
+    }
+
+
+TITLES = {
+    "create": "Create {one}",
+    "create_many": "Create many {many}",
+    "get": "Get {one}",
+    "list": "List {many}",
+    "update": "Update {one}",
+    "update_many": "Update many {many}",
+    "delete": "Delete {one}",
+    "delete_many": "Delete many {many}",
+    "config": "Describe {many} fields",
+}
+
+
+def make_tool(
+    name: str,
+    title: str,
+    description: str,
+    handler: Handler,
+    arg_model: type[ToolInput],
+    output_model: type[BaseModel],
+    annotations: ToolAnnotations,
+) -> CrmTool:
+    return CrmTool(
+        fn=handler,
+        name=name,
+        title=title,
+        description=description,
+        parameters=arg_model.model_json_schema(),
+        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=output_model),
+        is_async=True,
+        annotations=annotations.model_copy(update={"title": title}),
+    )
+
+
+def entity_tools(entity: Entity) -> list[CrmTool]:
+    ins, outs = inputs(entity), outputs(entity)
+    return [
+        make_tool(
+            name=f"{entity.name}_{verb}",
+            title=TITLES[verb].format(one=entity.singular, many=entity.name),
+            description=describe(entity, verb),
+            handler=handler,
+            arg_model=ins[verb],
+            output_model=outs[verb],
+            annotations=annotations,
+        )
+        for verb, (handler, annotations) in entity_handlers(entity).items()
+    ]
+
+
+async def _users_me(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
+    if a.user_id is None:
+        raise CrmError("No user is acting in this session.")
+    return await s.crm.get(a, ENTITIES["users"], a.user_id)
+
+
+class NoArguments(ToolInput):
+    pass
+
+
+def all_tools() -> list[CrmTool]:
+    tools = [tool for entity in ENTITIES.values() for tool in entity_tools(entity)]
+    tools.append(
+        make_tool(
+            name="users_me",
+            title="Who am I",
+            description="The user this session acts as: the owner of records you create unless you set owner_id.",
+            handler=_users_me,
+            arg_model=NoArguments,
+            output_model=record_model_for(ENTITIES["users"]),
+            annotations=READ,
+        )
+    )
+    return tools

@@ -1,0 +1,96 @@
+from datetime import date
+from typing import Any
+
+from sqlalchemy import JSON, Index, Text
+from sqlmodel import Field, SQLModel
+
+from mcp_crm.entities.spec import Entity, Link, Record, meta, workspace_indexes
+from mcp_crm.entities.values import Address, EmailAddress, PhoneNumber, primary_value
+
+
+class Contact(Record, table=True):
+    __tablename__ = "contacts"
+    __table_args__ = workspace_indexes("contacts", "last_name", "first_name", "email", "owner_id")
+
+    first_name: str = Field(min_length=1, max_length=100, description="Given name.")
+    last_name: str = Field(min_length=1, max_length=100, description="Family name.")
+    emails: list[EmailAddress] = Field(
+        default_factory=list,
+        sa_type=JSON,
+        description="Email addresses, each {value, label: work|home|other, primary}.",
+    )
+    email: str | None = Field(
+        None,
+        max_length=320,
+        description="The primary email (kept from `emails`).",
+        schema_extra=meta(read_only=True),
+    )
+    phones: list[PhoneNumber] = Field(
+        default_factory=list,
+        sa_type=JSON,
+        description="Phone numbers, each {value, label: work|mobile|home|other, primary}.",
+    )
+    phone: str | None = Field(
+        None,
+        max_length=40,
+        description="The primary phone (kept from `phones`).",
+        schema_extra=meta(read_only=True),
+    )
+    job_title: str | None = Field(None, max_length=200)
+    notes: str | None = Field(None, max_length=20_000, sa_type=Text, schema_extra=meta(kind="long_text"))
+    address: Address | None = Field(None, sa_type=JSON)
+    birthday: date | None = None
+    tags: list[str] = Field(default_factory=list, sa_type=JSON, description="Free labels such as 'vip'.")
+    owner_id: str | None = Field(
+        None,
+        foreign_key="users.id",
+        ondelete="SET NULL",
+        max_length=36,
+        schema_extra=meta(defaults_to_actor=True),
+        description="The user who owns the contact.",
+    )
+
+
+class ContactOrganization(SQLModel, table=True):
+    """A contact's membership in an organization."""
+
+    __tablename__ = "contact_organizations"
+    __table_args__ = (Index("ix_contact_organizations_organization", "organization_id", "contact_id"),)
+
+    contact_id: str = Field(foreign_key="contacts.id", primary_key=True, ondelete="CASCADE", max_length=36)
+    organization_id: str = Field(foreign_key="organizations.id", primary_key=True, ondelete="CASCADE", max_length=36)
+
+
+def _primary_email_and_phone(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
+    return {"email": primary_value(after.get("emails")), "phone": primary_value(after.get("phones"))}
+
+
+CONTACTS = Entity(
+    name="contacts",
+    singular="contact",
+    table=Contact,
+    description="People: customers, prospects and anyone the team talks to.",
+    title_columns=("first_name", "last_name"),
+    search_columns=("first_name", "last_name", "email", "job_title"),
+    links=(
+        Link(
+            name="organizations",
+            input="organization_ids",
+            target="organizations",
+            table=ContactOrganization,
+            own_column="contact_id",
+            target_column="organization_id",
+            description="Ids of the organizations the contact belongs to (replaces the whole list when given).",
+        ),
+    ),
+    derive=_primary_email_and_phone,
+    on_delete="Its organization memberships and deal links go with it; tasks linked to it stay, unlinked.",
+    example={
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "emails": [{"value": "ada@acme.com", "label": "work", "primary": True}],
+        "job_title": "CTO",
+        "tags": ["vip"],
+    },
+    example_filter={"field": "email", "op": "ends_with", "value": "@acme.com"},
+)

@@ -1,0 +1,68 @@
+from typing import Literal
+
+from sqlalchemy import JSON, String, Text
+from sqlmodel import Field
+
+from mcp_crm.entities.contacts import ContactOrganization
+from mcp_crm.entities.spec import Entity, Link, Record, meta, workspace_indexes
+from mcp_crm.entities.values import Address
+
+
+class Organization(Record, table=True):
+    __tablename__ = "organizations"
+    __table_args__ = workspace_indexes("organizations", "name", "domain", "owner_id")
+
+    name: str = Field(min_length=1, max_length=200, description="Company or institution name.")
+    domain: str | None = Field(
+        None,
+        max_length=253,
+        schema_extra=meta(pattern=r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"),
+        description="Web domain without scheme, e.g. acme.com.",
+    )
+    website: str | None = Field(None, max_length=500, schema_extra=meta(pattern=r"^https?://"), description="Full URL.")
+    industry: str | None = Field(None, max_length=100)
+    relationship: Literal["prospect", "customer", "vendor", "partner"] = Field(
+        "prospect", sa_type=String(20), description="How the organization relates to the team."
+    )
+    status: Literal["active", "inactive"] = Field("active", sa_type=String(20))
+    employee_count: int | None = Field(None, ge=0)
+    phone: str | None = Field(None, max_length=40)
+    address: Address | None = Field(None, sa_type=JSON)
+    notes: str | None = Field(None, max_length=20_000, sa_type=Text, schema_extra=meta(kind="long_text"))
+    tags: list[str] = Field(default_factory=list, sa_type=JSON)
+    owner_id: str | None = Field(
+        None,
+        foreign_key="users.id",
+        ondelete="SET NULL",
+        max_length=36,
+        schema_extra=meta(defaults_to_actor=True),
+        description="The user who owns it.",
+    )
+
+
+ORGANIZATIONS = Entity(
+    name="organizations",
+    singular="organization",
+    table=Organization,
+    description="Companies and institutions; contacts belong to them and deals are made with them.",
+    search_columns=("name", "domain", "industry"),
+    links=(
+        Link(
+            name="contacts",
+            input="contact_ids",
+            target="contacts",
+            table=ContactOrganization,
+            own_column="organization_id",
+            target_column="contact_id",
+            description="Ids of the organization's contacts (replaces the whole list when given).",
+        ),
+    ),
+    on_delete="Its contacts and deals stay (only the links go); tasks linked to it stay, unlinked.",
+    example={
+        "name": "Acme GmbH",
+        "domain": "acme.com",
+        "industry": "Manufacturing",
+        "relationship": "customer",
+    },
+    example_filter={"field": "relationship", "op": "eq", "value": "customer"},
+)

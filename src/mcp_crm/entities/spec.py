@@ -1,0 +1,223 @@
+"""The declaration every entity is made of: a SQLModel table plus an `Entity` that names it.
+
+Everything else (tool names and schemas, filter and sort rules, the config answer, indexes,
+the catalog page) is derived from these two objects, so adding a field is one line in one module.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from functools import cached_property
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+from sqlmodel.main import FieldInfoMetadata
+
+from mcp_crm.ids import new_id
+from mcp_crm.store.types import UTCDateTime
+
+SYSTEM_FIELDS = ("id", "workspace_id", "created_at", "updated_at")
+
+
+class Kind(StrEnum):
+    """What a field holds, as a model sees it; decides its filter operators."""
+
+    text = "text"
+    long_text = "long_text"
+    number = "number"
+    money = "money"
+    date = "date"
+    datetime = "datetime"
+    boolean = "boolean"
+    enum = "enum"
+    relation = "relation"  # a single related record's id
+    relations = "relations"  # many related records (a link table)
+    tags = "tags"  # a list of short strings
+    objects = "objects"  # a list of structured values (emails, phones)
+    object = "object"  # one structured value (an address)
+
+
+class Record(SQLModel):
+    """Columns every entity row carries."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
+    created_at: datetime = Field(sa_type=UTCDateTime, description="When the record was created (UTC).")
+    updated_at: datetime = Field(sa_type=UTCDateTime, description="When the record last changed (UTC).")
+
+
+def meta(pattern: str | None = None, **facts: Any) -> dict[str, Any]:
+    """For `Field(schema_extra=...)`: a value pattern (SQLModel's own `regex` is not kept) and API facts
+    a column's type cannot tell (`kind="money"`, `read_only=True`, `unique=True`)."""
+    return ({"pattern": pattern} if pattern else {}) | {"json_schema_extra": facts}
+
+
+def workspace_indexes(table: str, *columns: str) -> tuple[Index, ...]:
+    """Indexes that serve `<filter on column> order by column, id` within a workspace; the id suffix
+    makes keyset pagination a single index seek. created_at and updated_at are always indexed."""
+    cols = (*columns, "created_at", "updated_at")
+    return tuple(Index(f"ix_{table}_{c}", "workspace_id", c, "id") for c in cols)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A many-to-many relation stored in a link table.
+
+    `input` is the field a caller writes (`organization_ids`, or `services` for links with
+    attributes) and filters on; `name` is the key of the summaries in the output."""
+
+    name: str
+    input: str
+    target: str  # the plural name of the related entity
+    table: type[SQLModel]
+    own_column: str
+    target_column: str
+    description: str
+    attributes: type[BaseModel] | None = None  # input items with extra columns (a line item's quantity)
+    summary_columns: tuple[str, ...] = ()  # target columns shown beside the title in summaries
+    restrict_target_delete: bool = False  # refuse to delete a target that is still linked
+    max_items: int = 500
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of an entity as the API presents it (derived, never written by hand)."""
+
+    name: str
+    kind: Kind
+    annotation: Any  # the value's Python type, without None
+    required: bool
+    nullable: bool
+    read_only: bool
+    description: str
+    enum: tuple[str, ...] | None = None
+    target: str | None = None  # related entity for relation(s)
+    link: Link | None = None
+    metadata: tuple[Any, ...] = ()  # pydantic constraints (max length, bounds)
+    default: Any = None
+    unique: bool = False  # unique in the workspace (backed by a unique constraint)
+    defaults_to_actor: bool = False  # left out on create: the acting user (owner, assignee)
+
+    @property
+    def sortable(self) -> bool:
+        return self.kind not in (Kind.long_text, Kind.relations, Kind.tags, Kind.objects, Kind.object)
+
+    @property
+    def filterable(self) -> bool:
+        return self.kind is not Kind.object
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per entity
+class Entity:
+    name: str  # plural, the tool prefix: "contacts"
+    singular: str
+    table: type[Record]
+    description: str
+    title_columns: tuple[str, ...] = ("name",)
+    search_columns: tuple[str, ...] = ("name",)
+    links: tuple[Link, ...] = ()
+    example: dict[str, Any] = field(default_factory=dict)
+    example_filter: dict[str, Any] = field(default_factory=dict)
+    on_delete: str = ""  # what happens to related records, told to the model in the delete tools
+    # (before or None on create, the merged new state) -> extra column values: derived fields, stamps
+    derive: Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any]] | None = None
+    # (acting user id, records about to be deleted) -> why not, or None to allow
+    refuse_delete: Callable[[str | None, list[dict[str, Any]]], str | None] | None = None
+
+    @property
+    def title(self) -> str:
+        return self.name.capitalize()
+
+    @cached_property
+    def fields(self) -> dict[str, FieldSpec]:
+        specs = {name: _column_spec(name, info) for name, info in self.table.model_fields.items()}
+        specs.pop("workspace_id")
+        for link in self.links:
+            specs[link.input] = FieldSpec(
+                name=link.input,
+                kind=Kind.relations,
+                annotation=list[link.attributes] if link.attributes else list[str],
+                required=False,
+                nullable=False,
+                read_only=False,
+                description=link.description,
+                target=link.target,
+                link=link,
+            )
+        return specs
+
+    @cached_property
+    def writable(self) -> dict[str, FieldSpec]:
+        return {n: f for n, f in self.fields.items() if not f.read_only}
+
+    def field(self, name: str) -> FieldSpec:
+        return self.fields[name]
+
+
+def _column_spec(name: str, info: Any) -> FieldSpec:
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    annotation, nullable = _strip_none(info.annotation)
+    kind, enum, target = _kind_of(annotation, info, extra)
+    required = info.is_required() and name not in SYSTEM_FIELDS
+    return FieldSpec(
+        name=name,
+        kind=kind,
+        annotation=annotation,
+        required=required,
+        nullable=nullable,
+        read_only=name in SYSTEM_FIELDS or bool(extra.get("read_only")),
+        description=info.description or "",
+        enum=enum,
+        target=target,
+        metadata=tuple(m for m in info.metadata if not isinstance(m, FieldInfoMetadata)),
+        default=None if info.is_required() else info.get_default(call_default_factory=True),
+        unique=bool(extra.get("unique")),
+        defaults_to_actor=bool(extra.get("defaults_to_actor")),
+    )
+
+
+def _strip_none(annotation: Any) -> tuple[Any, bool]:
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return (args[0] if len(args) == 1 else typing.Union[tuple(args)]), len(args) < len(  # noqa: UP007
+            get_args(annotation)
+        )
+    return annotation, False
+
+
+def _kind_of(annotation: Any, info: Any, extra: dict[str, Any]) -> tuple[Kind, tuple[str, ...] | None, str | None]:
+    fk = getattr(info, "foreign_key", None)
+    if getattr(info, "primary_key", None) is True:
+        return Kind.relation, None, None  # ids compare by equality only
+    if isinstance(fk, str):
+        return Kind.relation, None, fk.split(".")[0]
+    if extra.get("kind"):
+        return Kind(extra["kind"]), None, None
+    if get_origin(annotation) is Literal:
+        return Kind.enum, tuple(get_args(annotation)), None
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation)
+        return (Kind.tags if item is str else Kind.objects), None, None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return Kind.object, None, None
+    simple = {
+        bool: Kind.boolean,
+        int: Kind.number,
+        float: Kind.number,
+        Decimal: Kind.number,
+        datetime: Kind.datetime,
+        date: Kind.date,
+        str: Kind.text,
+    }
+    for py_type, kind in simple.items():
+        if annotation is py_type:
+            return kind, None, None
+    raise TypeError(f"no field kind for {annotation!r}")

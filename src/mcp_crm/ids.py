@@ -1,0 +1,28 @@
+"""Time-ordered string ids (UUIDv7 layout), so keyset pagination follows creation order."""
+
+import os
+import threading
+import time
+import uuid
+
+_lock = threading.Lock()
+_last_ms = 0
+_seq = 0
+
+
+def new_id() -> str:
+    """A UUIDv7: 48-bit millisecond clock, then a 12-bit counter that keeps ids from one process
+    strictly increasing within a millisecond, then 62 random bits."""
+    global _last_ms, _seq
+    with _lock:
+        now = time.time_ns() // 1_000_000
+        if now > _last_ms:
+            _last_ms, _seq = now, int.from_bytes(os.urandom(2), "big") & 0x3FF
+        else:
+            _seq += 1
+            if _seq > 0xFFF:  # counter exhausted: borrow the next millisecond
+                _last_ms, _seq = _last_ms + 1, 0
+        ms, seq = _last_ms, _seq
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
+    return str(uuid.UUID(int=value))

@@ -1,0 +1,68 @@
+"""The one place reads and writes happen. Every call is one transaction; every write records its
+change events in that same transaction. This layer knows nothing about MCP."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mcp_crm.entities import Entity
+from mcp_crm.operations.actor import Actor
+from mcp_crm.operations.config import describe_entity
+from mcp_crm.operations.reads import ListPage, ListQuery, get_record, list_records
+from mcp_crm.operations.writes import create_records, delete_records, update_records
+from mcp_crm.store import write_connection
+
+T = TypeVar("T")
+
+__all__ = ["Actor", "Crm", "ListPage", "ListQuery"]
+
+
+class Crm:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def _read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with self.engine.connect() as conn:
+            return await work(conn)
+
+    async def _write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with write_connection(self.engine) as conn:
+            return await work(conn)
+
+    async def create(self, actor: Actor, entity: Entity, item: BaseModel) -> dict[str, Any]:
+        (record,) = await self._write(lambda c: create_records(c, actor, entity, [item], bulk=False))
+        return record
+
+    async def create_many(self, actor: Actor, entity: Entity, items: list[BaseModel]) -> list[dict[str, Any]]:
+        return await self._write(lambda c: create_records(c, actor, entity, items, bulk=True))
+
+    async def get(
+        self, actor: Actor, entity: Entity, record_id: str, fields: list[str] | None = None
+    ) -> dict[str, Any]:
+        return await self._read(lambda c: get_record(c, actor, entity, record_id, fields))
+
+    async def list(self, actor: Actor, entity: Entity, query: ListQuery) -> ListPage:
+        return await self._read(lambda c: list_records(c, actor, entity, query))
+
+    async def update(self, actor: Actor, entity: Entity, record_id: str, changes: BaseModel) -> dict[str, Any]:
+        (record,) = await self._write(lambda c: update_records(c, actor, entity, [(record_id, changes)], bulk=False))
+        return record
+
+    async def update_many(
+        self, actor: Actor, entity: Entity, changes: list[tuple[str, BaseModel]]
+    ) -> list[dict[str, Any]]:
+        return await self._write(lambda c: update_records(c, actor, entity, changes, bulk=True))
+
+    async def delete(self, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any]:
+        (record,) = await self._write(lambda c: delete_records(c, actor, entity, [record_id], bulk=False))
+        return record
+
+    async def delete_many(self, actor: Actor, entity: Entity, ids: list[str]) -> list[dict[str, Any]]:
+        return await self._write(lambda c: delete_records(c, actor, entity, ids, bulk=True))
+
+    def config(self, entity: Entity) -> dict[str, Any]:
+        return describe_entity(entity)

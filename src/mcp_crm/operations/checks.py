@@ -1,0 +1,147 @@
+"""Checks a write must pass before it touches a table: references exist, unique values stay unique,
+required fields stay set. Every problem of a bulk call is reported at once, by item index and field."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mcp_crm.entities import ENTITIES, Entity, Kind
+from mcp_crm.errors import CrmError
+from mcp_crm.operations.actor import Actor
+from mcp_crm.operations.records import table_of
+
+MAX_REPORTED = 20
+
+
+class Problems:
+    """Collects what is wrong with a call's items; `raise_if_any` turns them into one error."""
+
+    def __init__(self, bulk: bool) -> None:
+        self.bulk = bulk
+        self.lines: list[str] = []
+
+    def add(self, index: int, field: str | None, message: str) -> None:
+        where = [f"items[{index}]"] if self.bulk else []
+        if field:
+            where.append(field)
+        self.lines.append(f"{'.'.join(where)}: {message}" if where else message)
+
+    def raise_if_any(self, nothing_changed: bool = True) -> None:
+        if not self.lines:
+            return
+        shown = self.lines[:MAX_REPORTED]
+        more = len(self.lines) - len(shown)
+        head = f"{len(self.lines)} problem(s)" + ("; nothing was changed" if nothing_changed else "")
+        tail = [f"... and {more} more"] if more else []
+        raise CrmError("\n".join([f"{head}:", *(f"- {line}" for line in shown), *tail]))
+
+
+async def existing_ids(conn: AsyncConnection, actor: Actor, target: str, ids: set[str]) -> set[str]:
+    table = table_of(ENTITIES[target])
+    found: set[str] = set()
+    chunk = sorted(ids)
+    for start in range(0, len(chunk), 500):
+        part = chunk[start : start + 500]
+        query = select(table.c.id).where(table.c.workspace_id == actor.workspace_id, table.c.id.in_(part))
+        found.update((await conn.execute(query)).scalars())
+    return found
+
+
+def _references(entity: Entity, values: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, target entity, id) for every reference among `values`."""
+    refs = []
+    for name, value in values.items():
+        field = entity.fields.get(name)
+        if field is None or value is None:
+            continue
+        if field.kind is Kind.relation:
+            refs.append((name, field.target, value))
+        elif field.kind is Kind.relations and field.link is not None:
+            for item in value:
+                ref = item[field.link.target_column] if isinstance(item, dict) else item
+                refs.append((name, field.target, ref))
+    return refs  # type: ignore[return-value]
+
+
+async def check_references(
+    conn: AsyncConnection, actor: Actor, entity: Entity, items: list[dict[str, Any]], problems: Problems
+) -> None:
+    wanted: dict[str, set[str]] = defaultdict(set)
+    per_item = [_references(entity, values) for values in items]
+    for refs in per_item:
+        for _, target, ref in refs:
+            wanted[target].add(ref)
+    found = {target: await existing_ids(conn, actor, target, ids) for target, ids in wanted.items()}
+    for index, refs in enumerate(per_item):
+        for field, target, ref in refs:
+            if ref not in found[target]:
+                what = ENTITIES[target].singular
+                problems.add(index, field, f"no {what} with id '{ref}' (find one with {target}_list).")
+
+
+def check_link_duplicates(entity: Entity, items: list[dict[str, Any]], problems: Problems) -> None:
+    for index, values in enumerate(items):
+        for link in entity.links:
+            entries = values.get(link.input)
+            if not entries:
+                continue
+            ids = [e[link.target_column] if isinstance(e, dict) else e for e in entries]
+            if len(ids) > link.max_items:
+                problems.add(index, link.input, f"at most {link.max_items} entries.")
+            if len(set(ids)) != len(ids):
+                problems.add(index, link.input, "lists the same id more than once.")
+
+
+async def check_unique(
+    conn: AsyncConnection,
+    actor: Actor,
+    entity: Entity,
+    items: list[dict[str, Any]],
+    problems: Problems,
+    own_ids: list[str | None],
+) -> None:
+    """Unique fields stay unique: against stored records (other than the item itself) and within the call."""
+    table = table_of(entity)
+    for field in (f for f in entity.fields.values() if f.unique):
+        seen: dict[Any, int] = {}
+        values = {v[field.name] for v in items if v.get(field.name) is not None}
+        if not values:
+            continue
+        query = select(table.c[field.name], table.c.id).where(
+            table.c.workspace_id == actor.workspace_id, table.c[field.name].in_(values)
+        )
+        holders = {value: rid for value, rid in (await conn.execute(query)).all()}
+        for index, item in enumerate(items):
+            value = item.get(field.name)
+            if value is None:
+                continue
+            holder = holders.get(value)
+            if holder is not None and holder != own_ids[index]:
+                problems.add(index, field.name, f"'{value}' is already used by {entity.singular} {holder}.")
+            elif value in seen:
+                problems.add(index, field.name, f"'{value}' is also given to items[{seen[value]}].")
+            seen.setdefault(value, index)
+
+
+async def check_restricted_links(conn: AsyncConnection, entity: Entity, ids: list[str], problems: Problems) -> None:
+    """A record that other records list with `restrict_target_delete` (a service on deals) stays."""
+    for owner in ENTITIES.values():
+        for link in owner.links:
+            if link.target != entity.name or not link.restrict_target_delete:
+                continue
+            table = link.table.__table__  # type: ignore[attr-defined]
+            target = table.c[link.target_column]
+            query = select(target, func.count()).where(target.in_(ids)).group_by(target)
+            counts = dict((await conn.execute(query)).all())
+            for index, rid in enumerate(ids):
+                if counts.get(rid):
+                    problems.add(
+                        index,
+                        None,
+                        f"{entity.singular} {rid} is listed in `{link.input}` of {counts[rid]} {owner.name}; "
+                        f"remove it there first (or keep it and mark it inactive).",
+                    )

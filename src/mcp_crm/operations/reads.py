@@ -1,0 +1,114 @@
+"""get and list for any entity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mcp_crm.entities import Entity
+from mcp_crm.errors import CrmError, unknown
+from mcp_crm.operations.actor import Actor
+from mcp_crm.operations.records import table_of, to_output, with_links
+from mcp_crm.operations.writes import fetch_rows
+from mcp_crm.query import (
+    FilterNode,
+    SortKey,
+    compile_filter,
+    keyset_after,
+    make_cursor,
+    order_by,
+    read_cursor,
+)
+from mcp_crm.query.operators import like_escape
+from mcp_crm.query.pages import fingerprint, resolve_sort
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 200
+
+
+@dataclass
+class ListQuery:
+    filter: FilterNode | None = None
+    sort: list[SortKey] | None = None
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+    fields: list[str] | None = None
+    q: str | None = None
+    include_total: bool = False
+
+
+@dataclass
+class ListPage:
+    items: list[dict[str, Any]]
+    has_more: bool
+    next_cursor: str | None
+    total: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def selected_fields(entity: Entity, fields: list[str] | None) -> set[str] | None:
+    """Output keys for a `fields` argument (link inputs map to their summaries); None means all."""
+    if not fields:
+        return None
+    names = {link.input: link.name for link in entity.links}
+    valid = [n for n in entity.fields if n not in names] + [link.name for link in entity.links]
+    chosen = set()
+    for name in fields:
+        name = names.get(name, name)
+        if name not in valid:
+            raise unknown("field", name, valid)
+        chosen.add(name)
+    return chosen
+
+
+async def get_record(
+    conn: AsyncConnection, actor: Actor, entity: Entity, record_id: str, fields: list[str] | None = None
+) -> dict[str, Any]:
+    chosen = selected_fields(entity, fields)
+    rows = await fetch_rows(conn, actor, entity, [record_id])
+    row = rows[record_id]
+    await with_links(conn, entity, [row], chosen)
+    return to_output(entity, row, chosen)
+
+
+async def list_records(conn: AsyncConnection, actor: Actor, entity: Entity, query: ListQuery) -> ListPage:
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise CrmError(f"limit must be between 1 and {MAX_LIMIT} (default {DEFAULT_LIMIT}).")
+    chosen = selected_fields(entity, query.fields)
+    table = table_of(entity)
+    keys = resolve_sort(entity, query.sort)
+    where = [table.c.workspace_id == actor.workspace_id]
+    if query.filter is not None:
+        where.append(compile_filter(entity, query.filter, table))
+    if query.q:
+        needle = f"%{like_escape(query.q.strip())}%"
+        where.append(or_(*(table.c[c].ilike(needle, escape="\\") for c in entity.search_columns)))
+    query_id = fingerprint(
+        entity.name,
+        query.filter.model_dump(by_alias=True) if query.filter else None,
+        [(f.name, desc) for f, desc in keys],
+        query.q,
+    )
+    condition = and_(*where)
+    page_where = [condition]
+    if query.cursor:
+        page_where.append(keyset_after(table, keys, read_cursor(query.cursor, keys, query_id)))
+    statement = (
+        select(table).where(*page_where).order_by(*order_by(table, keys, conn.dialect.name)).limit(query.limit + 1)
+    )
+    rows = [dict(r) for r in (await conn.execute(statement)).mappings()]
+    has_more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    await with_links(conn, entity, rows, chosen)
+    total = None
+    if query.include_total:
+        total = (await conn.execute(select(func.count()).select_from(table).where(condition))).scalar_one()
+    return ListPage(
+        items=[to_output(entity, row, chosen) for row in rows],
+        has_more=has_more,
+        next_cursor=make_cursor(rows[-1], keys, query_id) if has_more else None,
+        total=total,
+    )

@@ -1,0 +1,251 @@
+"""Create, update and delete for any entity, inside the caller's transaction.
+
+Each function checks everything first and reports every problem at once; only then does it write,
+and it appends one change event per record to `change_events` in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mcp_crm.entities import Entity, Kind
+from mcp_crm.errors import CrmError, NotFound
+from mcp_crm.ids import new_id
+from mcp_crm.operations.actor import Actor
+from mcp_crm.operations.checks import (
+    Problems,
+    check_link_duplicates,
+    check_references,
+    check_restricted_links,
+    check_unique,
+)
+from mcp_crm.operations.records import table_of, to_output, with_links
+from mcp_crm.store.tables import ChangeEvent
+
+EVENTS = ChangeEvent.__table__  # type: ignore[attr-defined]
+
+
+def _split(entity: Entity, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(column values, link values) of a create or update."""
+    link_inputs = {link.input for link in entity.links}
+    columns = {k: v for k, v in values.items() if k not in link_inputs}
+    links = {k: v for k, v in values.items() if k in link_inputs}
+    return columns, links
+
+
+def _derive(entity: Entity, before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
+    return after | (entity.derive(before, after) if entity.derive else {})
+
+
+async def create_records(
+    conn: AsyncConnection, actor: Actor, entity: Entity, inputs: list[BaseModel], bulk: bool
+) -> list[dict[str, Any]]:
+    problems = Problems(bulk)
+    now = datetime.now(UTC)
+    items = [_with_actor_defaults(entity, actor, model) for model in inputs]
+    check_link_duplicates(entity, items, problems)
+    await check_references(conn, actor, entity, items, problems)
+    await check_unique(conn, actor, entity, items, problems, [None] * len(items))
+    problems.raise_if_any()
+
+    rows, links = [], []
+    for values in items:
+        columns, link_values = _split(entity, values)
+        row = _derive(
+            entity,
+            None,
+            columns | {"id": new_id(), "workspace_id": actor.workspace_id, "created_at": now, "updated_at": now},
+        )
+        rows.append(row)
+        links.append(link_values)
+    await conn.execute(insert(table_of(entity)), rows)
+    for row, link_values in zip(rows, links, strict=True):
+        await _replace_links(conn, entity, row["id"], link_values, replace=False)
+    await with_links(conn, entity, rows)
+    records = [to_output(entity, row) for row in rows]
+    await _record_events(conn, actor, entity, "created", now, [(r["id"], None, r) for r in records])
+    return records
+
+
+def _with_actor_defaults(entity: Entity, actor: Actor, model: BaseModel) -> dict[str, Any]:
+    values = model.model_dump()
+    for name, field in entity.writable.items():
+        if field.defaults_to_actor and name not in model.model_fields_set:
+            values[name] = actor.user_id
+    return values
+
+
+async def fetch_rows(
+    conn: AsyncConnection, actor: Actor, entity: Entity, ids: list[str], lock: bool = False
+) -> dict[str, dict[str, Any]]:
+    """The stored rows for `ids` in the actor's workspace; raises NotFound naming any missing id."""
+    table = table_of(entity)
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        query = select(table).where(
+            table.c.workspace_id == actor.workspace_id, table.c.id.in_(ids[start : start + 500])
+        )
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        found.update({row["id"]: dict(row) for row in (await conn.execute(query)).mappings()})
+    missing = [i for i in dict.fromkeys(ids) if i not in found]
+    if missing:
+        listed = ", ".join(f"'{m}'" for m in missing[:20])
+        raise NotFound(
+            f"No {entity.singular} with id {listed} (it may have been deleted; find ids with {entity.name}_list). "
+            "Nothing was changed."
+        )
+    return found
+
+
+async def update_records(
+    conn: AsyncConnection, actor: Actor, entity: Entity, changes: list[tuple[str, BaseModel]], bulk: bool
+) -> list[dict[str, Any]]:
+    ids = [rid for rid, _ in changes]
+    if len(set(ids)) != len(ids):
+        raise CrmError("The same id appears more than once; merge its changes into one item.")
+    stored = await fetch_rows(conn, actor, entity, ids, lock=True)
+    await with_links(conn, entity, list(stored.values()))
+    problems = Problems(bulk)
+    sent = [model.model_dump(exclude_unset=True, exclude={"id"}) for _, model in changes]
+    for index, values in enumerate(sent):
+        for name, value in values.items():
+            field = entity.writable[name]
+            if value is None and not field.nullable:
+                hint = (
+                    "use [] to empty it"
+                    if field.kind in (Kind.tags, Kind.objects, Kind.relations)
+                    else (
+                        "it is required"
+                        if field.required
+                        else f"set one of its values instead (default {field.default!r})"
+                    )
+                )
+                problems.add(index, name, f"cannot be null; {hint}.")
+    check_link_duplicates(entity, sent, problems)
+    await check_references(conn, actor, entity, sent, problems)
+    await check_unique(conn, actor, entity, sent, problems, ids)
+    problems.raise_if_any()
+
+    now = datetime.now(UTC)
+    table = table_of(entity)
+    events, touched = [], []
+    for rid, values in zip(ids, sent, strict=True):
+        before = stored[rid]
+        before_record = to_output(entity, before)
+        columns, link_values = _split(entity, values)
+        current = {k: v for k, v in before.items() if k in table.c}
+        after = _derive(entity, current, current | columns)
+        column_changes = {k: v for k, v in after.items() if v != current[k]}
+        link_changes = {k: v for k, v in link_values.items() if not _same_links(entity, k, v, before)}
+        if not column_changes and not link_changes:
+            continue
+        column_changes["updated_at"] = now
+        await conn.execute(update(table).where(table.c.id == rid).values(column_changes))
+        await _replace_links(conn, entity, rid, link_changes, replace=True)
+        before.update(column_changes)
+        touched.append(rid)
+        events.append((rid, before_record))
+    await with_links(conn, entity, [stored[rid] for rid in touched])
+    records = {rid: to_output(entity, stored[rid]) for rid in ids}
+    await _record_events(
+        conn,
+        actor,
+        entity,
+        "updated",
+        now,
+        [(rid, _changed(before, records[rid]), records[rid]) for rid, before in events],
+    )
+    return [records[rid] for rid in ids]
+
+
+def _same_links(entity: Entity, name: str, wanted: list[Any], stored: dict[str, Any]) -> bool:
+    link = next(link for link in entity.links if link.input == name)
+    current = {(s["id"], *(str(s[a]) for a in _attribute_names(link))) for s in stored.get(link.name, [])}
+    new = {
+        (w[link.target_column], *(str(w[a]) for a in _attribute_names(link))) if isinstance(w, dict) else (w,)
+        for w in wanted
+    }
+    return current == new
+
+
+def _attribute_names(link: Any) -> list[str]:
+    if link.attributes is None:
+        return []
+    return [n for n in link.attributes.model_fields if n != link.target_column]
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The previous values of the fields that changed."""
+    return {k: v for k, v in before.items() if after.get(k) != v and k != "updated_at"}
+
+
+async def _replace_links(
+    conn: AsyncConnection, entity: Entity, own_id: str, link_values: dict[str, Any], replace: bool
+) -> None:
+    for link in entity.links:
+        if link.input not in link_values:
+            continue
+        table = link.table.__table__  # type: ignore[attr-defined]
+        if replace:
+            await conn.execute(delete(table).where(table.c[link.own_column] == own_id))
+        rows = [
+            {link.own_column: own_id, **entry}
+            if isinstance(entry, dict)
+            else {link.own_column: own_id, link.target_column: entry}
+            for entry in link_values[link.input] or []
+        ]
+        if rows:
+            await conn.execute(insert(table), rows)
+
+
+async def delete_records(
+    conn: AsyncConnection, actor: Actor, entity: Entity, ids: list[str], bulk: bool
+) -> list[dict[str, Any]]:
+    ids = list(dict.fromkeys(ids))
+    stored = await fetch_rows(conn, actor, entity, ids, lock=True)
+    rows = [stored[rid] for rid in ids]
+    if entity.refuse_delete and (reason := entity.refuse_delete(actor.user_id, rows)):
+        raise CrmError(f"{reason} Nothing was deleted.")
+    problems = Problems(bulk)
+    await check_restricted_links(conn, entity, ids, problems)
+    problems.raise_if_any()
+    await with_links(conn, entity, rows)
+    records = [to_output(entity, row) for row in rows]
+    table = table_of(entity)
+    await conn.execute(delete(table).where(table.c.workspace_id == actor.workspace_id, table.c.id.in_(ids)))
+    await _record_events(conn, actor, entity, "deleted", datetime.now(UTC), [(r["id"], r, None) for r in records])
+    return records
+
+
+async def _record_events(
+    conn: AsyncConnection,
+    actor: Actor,
+    entity: Entity,
+    action: str,
+    when: datetime,
+    changes: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]],
+) -> None:
+    if not changes:
+        return
+    rows = [
+        {
+            "id": new_id(),
+            "workspace_id": actor.workspace_id,
+            "entity": entity.name,
+            "record_id": rid,
+            "action": action,
+            "user_id": actor.user_id,
+            "via": actor.via,
+            "tool": actor.tool,
+            "before": before,
+            "after": after,
+            "occurred_at": when,
+        }
+        for rid, before, after in changes
+    ]
+    await conn.execute(insert(EVENTS), rows)

@@ -1,0 +1,35 @@
+"""Alembic environment. The application passes its own connection (see mcp_crm.store.migrate);
+`alembic revision --autogenerate` run by a developer gets one from MCP_CRM_DATABASE_URL."""
+
+import asyncio
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import mcp_crm.entities
+import mcp_crm.store.tables  # noqa: F401
+
+target_metadata = SQLModel.metadata
+
+
+def run(connection) -> None:  # type: ignore[no-untyped-def]
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_with_own_engine() -> None:
+    from mcp_crm.settings import default_database_url
+    from mcp_crm.store.engine import create_engine
+
+    engine = create_engine(default_database_url())
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
+    await engine.dispose()
+
+
+connection = context.config.attributes.get("connection")
+if connection is not None:
+    run(connection)
+else:
+    asyncio.run(_run_with_own_engine())

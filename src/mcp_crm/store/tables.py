@@ -1,0 +1,42 @@
+"""Tables that are not entities: workspaces and the change log every write appends to."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index
+from sqlmodel import Field, SQLModel
+
+from mcp_crm.ids import new_id
+from mcp_crm.store.types import UTCDateTime
+
+
+class Workspace(SQLModel, table=True):
+    __tablename__ = "workspaces"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    slug: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ChangeEvent(SQLModel, table=True):
+    """One committed change to one record, written in the same transaction as the change.
+    Audit, timeline and webhooks read from here."""
+
+    __tablename__ = "change_events"
+    __table_args__ = (
+        Index("ix_change_events_record", "workspace_id", "entity", "record_id", "id"),
+        Index("ix_change_events_workspace", "workspace_id", "id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
+    entity: str = Field(max_length=40)
+    record_id: str = Field(max_length=36)
+    action: str = Field(max_length=20)  # created | updated | deleted
+    user_id: str | None = Field(default=None, max_length=36)
+    via: str = Field(max_length=20)  # stdio | http | cli
+    tool: str | None = Field(default=None, max_length=80)
+    before: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    after: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
