@@ -6,6 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from mcp.server import MCPServer
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from mcp_crm import __version__
 from mcp_crm.catalog.tools import AppState, all_tools
@@ -25,20 +28,40 @@ Dates are ISO 8601 (UTC); money is a decimal string with a 3-letter currency cod
 
 
 def build_server(database_url: str, via: str = "stdio") -> MCPServer[AppState]:
+    """The server; its lifespan opens the database, migrates it and finds the acting user."""
+    opened: list[AppState] = []
+
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         engine = create_engine(database_url)
         try:
             await migrate(engine)
-            actor = await local_actor(engine, via=via)
-            yield AppState(crm=Crm(engine), actor=actor)
+            state = AppState(crm=Crm(engine), actor=await local_actor(engine, via=via))
+            opened.append(state)
+            yield state
         finally:
+            if opened:
+                opened.pop()
             await engine.dispose()
 
-    return MCPServer(
+    server = MCPServer(
         "mcp-crm",
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         tools=all_tools(),
+        log_level="WARNING",
     )
+
+    @server.custom_route("/health", methods=["GET"])
+    async def health(_request: Request) -> JSONResponse:
+        if not opened:
+            return JSONResponse({"status": "starting", "version": __version__}, status_code=503)
+        try:
+            async with opened[-1].crm.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse({"status": "database unavailable", "version": __version__}, status_code=503)
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    return server

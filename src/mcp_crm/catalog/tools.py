@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from mcp_crm.catalog.descriptions import describe
 from mcp_crm.catalog.errors import explain
 from mcp_crm.catalog.models import ToolInput, inputs, outputs
+from mcp_crm.catalog.schemas import compact
 from mcp_crm.entities import ENTITIES, Entity
 from mcp_crm.entities.models import record_model_for
 from mcp_crm.errors import CrmError
@@ -162,8 +163,12 @@ def make_tool(
         name=name,
         title=title,
         description=description,
-        parameters=arg_model.model_json_schema(),
-        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=output_model),
+        parameters=compact(arg_model.model_json_schema()),
+        fn_metadata=FuncMetadata(
+            arg_model=arg_model,
+            output_model=output_model,
+            output_schema=compact(output_model.model_json_schema(mode="serialization"), output=True),
+        ),
         is_async=True,
         annotations=annotations.model_copy(update={"title": title}),
     )

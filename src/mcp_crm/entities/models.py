@@ -31,11 +31,11 @@ def _value_type(field: FieldSpec) -> Any:
     return Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
 
 
-def _describe(field: FieldSpec) -> str:
+def _describe(field: FieldSpec) -> str | None:
     text = field.description
     if field.kind is Kind.relation:
         text = f"{text} Id of a record in {field.target}.".strip()
-    return text
+    return text or None
 
 
 @cache

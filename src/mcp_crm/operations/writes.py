@@ -65,8 +65,7 @@ async def create_records(
     await conn.execute(insert(table_of(entity)), rows)
     for row, link_values in zip(rows, links, strict=True):
         await _replace_links(conn, entity, row["id"], link_values, replace=False)
-    await with_links(conn, entity, rows)
-    records = [to_output(entity, row) for row in rows]
+    records = await _read_back(conn, actor, entity, [row["id"] for row in rows])
     await _record_events(conn, actor, entity, "created", now, [(r["id"], None, r) for r in records])
     return records
 
@@ -102,6 +101,16 @@ async def fetch_rows(
     return found
 
 
+async def _read_back(conn: AsyncConnection, actor: Actor, entity: Entity, ids: list[str]) -> list[dict[str, Any]]:
+    """Records as stored (money rounded to cents, times in UTC), so a write returns what a get returns."""
+    if not ids:
+        return []
+    stored = await fetch_rows(conn, actor, entity, ids)
+    rows = [stored[rid] for rid in ids]
+    await with_links(conn, entity, rows)
+    return [to_output(entity, row) for row in rows]
+
+
 async def update_records(
     conn: AsyncConnection, actor: Actor, entity: Entity, changes: list[tuple[str, BaseModel]], bulk: bool
 ) -> list[dict[str, Any]]:
@@ -111,7 +120,8 @@ async def update_records(
     stored = await fetch_rows(conn, actor, entity, ids, lock=True)
     await with_links(conn, entity, list(stored.values()))
     problems = Problems(bulk)
-    sent = [model.model_dump(exclude_unset=True, exclude={"id"}) for _, model in changes]
+    # fields the caller sent, each dumped whole (nested line items keep their defaults)
+    sent = [model.model_dump(include=model.model_fields_set - {"id"}) for _, model in changes]
     for index, values in enumerate(sent):
         for name, value in values.items():
             field = entity.writable[name]
@@ -147,11 +157,10 @@ async def update_records(
         column_changes["updated_at"] = now
         await conn.execute(update(table).where(table.c.id == rid).values(column_changes))
         await _replace_links(conn, entity, rid, link_changes, replace=True)
-        before.update(column_changes)
         touched.append(rid)
         events.append((rid, before_record))
-    await with_links(conn, entity, [stored[rid] for rid in touched])
-    records = {rid: to_output(entity, stored[rid]) for rid in ids}
+    fresh = dict(zip(touched, await _read_back(conn, actor, entity, touched), strict=True))
+    records = {rid: fresh.get(rid) or to_output(entity, stored[rid]) for rid in ids}
     await _record_events(
         conn,
         actor,

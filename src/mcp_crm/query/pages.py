@@ -107,24 +107,27 @@ def make_cursor(row: dict[str, Any], keys: tuple[tuple[FieldSpec, bool], ...], q
 
 
 def read_cursor(cursor: str, keys: tuple[tuple[FieldSpec, bool], ...], query_id: str) -> list[Any]:
+    invalid = CrmError("The cursor is not valid: pass next_cursor from the previous page exactly.")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
         raw_values, made_for = payload["v"], payload["q"]
-        if len(raw_values) != len(keys):
-            raise ValueError
-        values = [
-            None if v is None else adapter(f.annotation).validate_python(v)
-            for (f, _), v in zip(keys, raw_values, strict=True)
-        ]
     except (ValueError, KeyError, TypeError):
-        raise CrmError("The cursor is not valid: pass next_cursor from the previous page exactly.") from None
+        raise invalid from None
     if made_for != query_id:
         raise CrmError(
             "The cursor belongs to a different filter, sort or search: repeat the same arguments with it, "
             "or start again without a cursor."
         )
-    return values
+    if not isinstance(raw_values, list) or len(raw_values) != len(keys):
+        raise invalid
+    try:
+        return [
+            None if v is None else adapter(f.annotation).validate_python(v)
+            for (f, _), v in zip(keys, raw_values, strict=True)
+        ]
+    except ValueError:
+        raise invalid from None
 
 
 def _plain(value: Any) -> Any:

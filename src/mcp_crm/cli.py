@@ -1,0 +1,132 @@
+"""The `mcp-crm` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+import typer
+from rich.console import Console
+
+from mcp_crm import __version__
+from mcp_crm.settings import default_database_url
+
+app = typer.Typer(
+    help="mcp-crm: a CRM that AI assistants operate through MCP tools.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)  # stdout belongs to the protocol in stdio mode
+out = Console()
+
+DatabaseUrl = Annotated[
+    str,
+    typer.Option(
+        "--database-url",
+        envvar="MCP_CRM_DATABASE_URL",
+        help="SQLAlchemy URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db.",
+        default_factory=default_database_url,
+        show_default="a crm.db file in your user data folder",
+    ),
+]
+
+
+class Transport(StrEnum):
+    stdio = "stdio"
+    http = "http"
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@app.command()
+def serve(
+    database_url: DatabaseUrl,
+    transport: Annotated[Transport, typer.Option(help="stdio for local launchers, http for remote clients.")] = (
+        Transport.stdio
+    ),
+    host: Annotated[str, typer.Option(envvar="MCP_CRM_HOST", help="HTTP bind address (loopback only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="MCP_CRM_PORT", help="HTTP port.")] = 8765,
+    log_level: Annotated[str, typer.Option(envvar="MCP_CRM_LOG_LEVEL")] = "WARNING",
+) -> None:
+    """Run the MCP server (creates and migrates the database on first start)."""
+    _logging(log_level)
+    if transport is Transport.stdio:
+        from mcp_crm.catalog.server import build_server
+
+        build_server(database_url, via="stdio").run()
+        return
+    from mcp_crm.transports.http import serve_http
+
+    try:
+        err.print(f"mcp-crm {__version__}: streamable HTTP at http://{host}:{port}/mcp (health: /health)")
+        serve_http(database_url, host, port)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def init(database_url: DatabaseUrl) -> None:
+    """Create (or upgrade) the database and print how to connect Claude Desktop or Cursor."""
+    from mcp_crm.store import create_engine, migrate
+    from mcp_crm.store.bootstrap import local_actor
+
+    async def run() -> None:
+        engine = create_engine(database_url)
+        try:
+            await migrate(engine)
+            await local_actor(engine, via="cli")
+        finally:
+            await engine.dispose()
+
+    anyio.run(run)
+    out.print(f"[green]Database ready:[/green] {database_url}")
+    config = {"mcpServers": {"crm": {"command": "mcp-crm", "args": ["serve", "--database-url", database_url]}}}
+    out.print("Add this to claude_desktop_config.json or .cursor/mcp.json:")
+    out.print_json(json.dumps(config))
+
+
+@app.command()
+def demo(
+    database_url: DatabaseUrl,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 7,
+) -> None:
+    """Load a realistic demo data set (a few hundred related records) into the local workspace."""
+    from mcp_crm.demo import load_demo
+
+    counts = anyio.run(load_demo, database_url, seed)
+    out.print("[green]Demo data loaded:[/green] " + ", ".join(f"{n} {e}" for e, n in counts.items()))
+
+
+@app.command()
+def catalog(
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if the committed catalog is stale.")] = False,
+    directory: Annotated[Path, typer.Option("--dir", help="Where the catalog lives.")] = Path("tool_catalog"),
+) -> None:
+    """Write tool_catalog/ (tools.json + README.md) from the code, or check it is current."""
+    from mcp_crm.catalog.export import stale_files, write
+
+    if check:
+        stale = stale_files(directory)
+        if stale:
+            err.print(f"[red]Stale:[/red] {', '.join(stale)} in {directory}; run `mcp-crm catalog` and commit.")
+            raise typer.Exit(1)
+        out.print(f"{directory} is current.")
+        return
+    write(directory)
+    out.print(f"Wrote {directory}/tools.json and {directory}/README.md")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)

@@ -1,0 +1,105 @@
+"""Every test that takes `database_url` runs twice: on SQLite and on PostgreSQL.
+
+PostgreSQL: one database per test run (created here, dropped at the end), emptied between tests.
+It is skipped with a reason when no server answers on 127.0.0.1:5432, unless MCP_CRM_REQUIRE_POSTGRES=1
+(set by .ci/run), where an unreachable server fails the run instead."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from mcp import Client
+from sqlalchemy import text
+
+from mcp_crm.catalog.server import build_server
+from mcp_crm.store import create_engine, migrate
+
+PG_DSN = os.environ.get("MCP_CRM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REQUIRE_PG = os.environ.get("MCP_CRM_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_DSN, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _migrated(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("template") / "crm.db"
+    asyncio.run(_migrated(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    name = f"mcp_crm_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        reason = f"PostgreSQL is not reachable at {PG_DSN} ({exc.__class__.__name__}: {exc})"
+        if REQUIRE_PG:
+            pytest.fail(f"{reason}, and MCP_CRM_REQUIRE_POSTGRES=1 requires it.")
+        pytest.skip(reason)
+    base = PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    asyncio.run(_migrated(url))
+    yield url
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            tables = (
+                await conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                    )
+                )
+            ).scalars()
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "crm.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url = request.getfixturevalue("postgres_url")
+    asyncio.run(_truncate(url))
+    return url
+
+
+@pytest.fixture
+async def client(database_url: str) -> AsyncIterator[Client]:
+    """An in-memory client of a server on a fresh database (2026 protocol)."""
+    async with Client(build_server(database_url)) as connected:
+        yield connected

@@ -1,0 +1,52 @@
+"""The store: migrations own the schema, SQLite runs safely, the server migrates at start."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from mcp import Client
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from mcp_crm.catalog.server import build_server
+from mcp_crm.store import create_engine
+from tests.helpers import call
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_migrations_create_exactly_the_declared_schema(database_url):
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata)
+            )
+    finally:
+        await engine.dispose()
+    assert diff == [], "the tables changed without a migration: add one in src/mcp_crm/store/migrations/versions"
+
+
+async def test_server_creates_and_migrates_an_empty_database(tmp_path):
+    path = tmp_path / "nested" / "fresh.db"
+    async with Client(build_server(f"sqlite+aiosqlite:///{path}")) as client:
+        await call(client, "contacts_create", {"first_name": "A", "last_name": "B"})
+    assert path.exists()
+    async with Client(build_server(f"sqlite+aiosqlite:///{path}")) as client:  # second start: no re-migration
+        assert len((await call(client, "contacts_list"))["items"]) == 1
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() >= 5000
+    finally:
+        await engine.dispose()
+
+
+async def test_ids_are_time_ordered(client):
+    made = (await call(client, "tasks_create_many", {"items": [{"name": str(i)} for i in range(50)]}))["items"]
+    ids = [t["id"] for t in made]
+    assert ids == sorted(ids) and len(set(ids)) == 50
