@@ -50,3 +50,23 @@ async def test_ids_are_time_ordered(client):
     made = (await call(client, "tasks_create_many", {"items": [{"name": str(i)} for i in range(50)]}))["items"]
     ids = [t["id"] for t in made]
     assert ids == sorted(ids) and len(set(ids)) == 50
+
+
+async def test_concurrent_writes_on_one_connection_all_succeed(client):
+    import anyio
+
+    async def writer(n: int) -> None:
+        items = [{"first_name": f"W{n}", "last_name": str(i)} for i in range(20)]
+        await call(client, "contacts_create_many", {"items": items})
+        page = await call(client, "contacts_list", {"filter": {"field": "first_name", "op": "eq", "value": f"W{n}"}})
+        await call(
+            client, "contacts_update_many", {"items": [{"id": c["id"], "job_title": "x"} for c in page["items"]]}
+        )
+
+    async with anyio.create_task_group() as group:
+        for n in range(12):
+            group.start_soon(writer, n)
+    page = await call(
+        client, "contacts_list", {"filter": {"field": "job_title", "op": "eq", "value": "x"}, "include_total": True}
+    )
+    assert page["total"] == 12 * 20

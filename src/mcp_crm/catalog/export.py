@@ -10,7 +10,7 @@ from mcp_crm.catalog.tools import CrmTool, all_tools
 from mcp_crm.entities import ENTITIES
 
 
-def tool_list(tools: list[CrmTool]) -> list[dict[str, Any]]:
+def tool_list(tools: tuple[CrmTool, ...]) -> list[dict[str, Any]]:
     """Each tool exactly as tools/list sends it."""
     from mcp_types import Tool as WireTool
 

@@ -49,7 +49,7 @@ def build_server(database_url: str, via: str = "stdio") -> MCPServer[AppState]:
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        tools=all_tools(),
+        tools=list(all_tools()),
         log_level="WARNING",
     )
 

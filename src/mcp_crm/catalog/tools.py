@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -200,7 +201,9 @@ class NoArguments(ToolInput):
     pass
 
 
-def all_tools() -> list[CrmTool]:
+@cache
+def all_tools() -> tuple[CrmTool, ...]:
+    """The whole catalog (built once: tools hold no state, so servers share them)."""
     tools = [tool for entity in ENTITIES.values() for tool in entity_tools(entity)]
     tools.append(
         make_tool(
@@ -213,4 +216,4 @@ def all_tools() -> list[CrmTool]:
             annotations=READ,
         )
     )
-    return tools
+    return tuple(tools)

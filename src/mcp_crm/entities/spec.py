@@ -178,7 +178,9 @@ def _column_spec(name: str, info: Any) -> FieldSpec:
         enum=enum,
         target=target,
         metadata=tuple(m for m in info.metadata if not isinstance(m, FieldInfoMetadata)),
-        default=None if info.is_required() else info.get_default(call_default_factory=True),
+        default=None
+        if info.is_required() or info.default_factory is new_id
+        else info.get_default(call_default_factory=True),
         unique=bool(extra.get("unique")),
         defaults_to_actor=bool(extra.get("defaults_to_actor")),
     )

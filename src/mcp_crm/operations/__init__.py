@@ -7,9 +7,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mcp_crm.entities import Entity
+from mcp_crm.errors import Conflict
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.config import describe_entity
 from mcp_crm.operations.reads import ListPage, ListQuery, get_record, list_records
@@ -30,8 +32,20 @@ class Crm:
             return await work(conn)
 
     async def _write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        async with write_connection(self.engine) as conn:
-            return await work(conn)
+        try:
+            async with write_connection(self.engine) as conn:
+                return await work(conn)
+        except OperationalError as exc:
+            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+                raise Conflict(
+                    "The database is busy with other writes; retry in a moment. Nothing was changed."
+                ) from exc
+            raise
+        except IntegrityError as exc:
+            # checks run before writing; this is a concurrent write that got there first
+            raise Conflict(
+                "A concurrent change conflicts with this one; read the records again and retry. Nothing was changed."
+            ) from exc
 
     async def create(self, actor: Actor, entity: Entity, item: BaseModel) -> dict[str, Any]:
         (record,) = await self._write(lambda c: create_records(c, actor, entity, [item], bulk=False))
