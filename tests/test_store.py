@@ -70,3 +70,30 @@ async def test_concurrent_writes_on_one_connection_all_succeed(client):
         client, "contacts_list", {"filter": {"field": "job_title", "op": "eq", "value": "x"}, "include_total": True}
     )
     assert page["total"] == 12 * 20
+
+
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+async def test_every_sortable_field_is_sorted_by_an_index_walk(tmp_path, sqlite_template, direction):
+    """The config advertises a field as sortable only when a page sorted by it needs no sort step."""
+    import shutil
+
+    from sqlalchemy import select
+
+    from mcp_crm.entities import ENTITIES
+    from mcp_crm.query import SortKey, order_by
+    from mcp_crm.query.pages import resolve_sort
+
+    shutil.copy(sqlite_template, tmp_path / "plan.db")
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'plan.db'}")
+    try:
+        async with engine.connect() as conn:
+            for entity in ENTITIES.values():
+                table = entity.table.__table__
+                for name in (n for n, f in entity.fields.items() if f.sortable):
+                    keys = resolve_sort(entity, [SortKey(field=name, direction=direction)])
+                    query = select(table).where(table.c.workspace_id == "w").order_by(*order_by(table, keys, "sqlite"))
+                    sql = str(query.limit(26).compile(conn.sync_engine, compile_kwargs={"literal_binds": True}))
+                    plan = " ".join(r[-1] for r in (await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))).all())
+                    assert "TEMP B-TREE" not in plan, f"{entity.name}.{name}: {plan}"
+    finally:
+        await engine.dispose()

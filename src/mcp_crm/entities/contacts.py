@@ -10,7 +10,9 @@ from mcp_crm.entities.values import Address, EmailAddress, PhoneNumber, primary_
 
 class Contact(Record, table=True):
     __tablename__ = "contacts"
-    __table_args__ = workspace_indexes("contacts", "last_name", "first_name", "email", "owner_id")
+    __table_args__ = workspace_indexes(
+        "contacts", "last_name", "first_name", "email", "job_title", "birthday", "owner_id"
+    )
 
     first_name: str = Field(min_length=1, max_length=100, description="Given name.")
     last_name: str = Field(min_length=1, max_length=100, description="Family name.")

@@ -13,7 +13,9 @@ from mcp_crm.store.types import Money, Quantity, UTCDateTime
 
 class Deal(Record, table=True):
     __tablename__ = "deals"
-    __table_args__ = workspace_indexes("deals", "name", "value", "status", "expected_close_date", "owner_id")
+    __table_args__ = workspace_indexes(
+        "deals", "name", "value", "status", "probability", "expected_close_date", "won_at", "lost_at", "owner_id"
+    )
 
     name: str = Field(min_length=1, max_length=200, description="What is being sold to whom.")
     value: Decimal | None = Field(

@@ -10,7 +10,9 @@ from mcp_crm.entities.values import Address
 
 class Organization(Record, table=True):
     __tablename__ = "organizations"
-    __table_args__ = workspace_indexes("organizations", "name", "domain", "owner_id")
+    __table_args__ = workspace_indexes(
+        "organizations", "name", "domain", "industry", "relationship", "status", "employee_count", "owner_id"
+    )
 
     name: str = Field(min_length=1, max_length=200, description="Company or institution name.")
     domain: str | None = Field(

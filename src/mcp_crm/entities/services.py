@@ -10,7 +10,7 @@ from mcp_crm.store.types import Money
 class Service(Record, table=True):
     __tablename__ = "services"
     __table_args__ = (
-        *workspace_indexes("services", "name", "amount"),
+        *workspace_indexes("services", "name", "amount", "sku", "active"),
         UniqueConstraint("workspace_id", "sku", name="uq_services_sku"),
     )
 

@@ -62,7 +62,8 @@ def meta(pattern: str | None = None, **facts: Any) -> dict[str, Any]:
 
 def workspace_indexes(table: str, *columns: str) -> tuple[Index, ...]:
     """Indexes that serve `<filter on column> order by column, id` within a workspace; the id suffix
-    makes keyset pagination a single index seek. created_at and updated_at are always indexed."""
+    makes keyset pagination a single index seek. These columns (plus created_at and updated_at) are
+    the ones `*_list` can sort by."""
     cols = (*columns, "created_at", "updated_at")
     return tuple(Index(f"ix_{table}_{c}", "workspace_id", c, "id") for c in cols)
 
@@ -106,9 +107,7 @@ class FieldSpec:
     unique: bool = False  # unique in the workspace (backed by a unique constraint)
     defaults_to_actor: bool = False  # left out on create: the acting user (owner, assignee)
 
-    @property
-    def sortable(self) -> bool:
-        return self.kind not in (Kind.long_text, Kind.relations, Kind.tags, Kind.objects, Kind.object)
+    sortable: bool = False  # backed by a workspace index, so a sorted page is an index walk
 
     @property
     def filterable(self) -> bool:
@@ -138,7 +137,8 @@ class Entity:
 
     @cached_property
     def fields(self) -> dict[str, FieldSpec]:
-        specs = {name: _column_spec(name, info) for name, info in self.table.model_fields.items()}
+        indexed = _indexed_columns(self.table.__table__)  # type: ignore[attr-defined]
+        specs = {name: _column_spec(name, info, name in indexed) for name, info in self.table.model_fields.items()}
         specs.pop("workspace_id")
         for link in self.links:
             specs[link.input] = FieldSpec(
@@ -162,7 +162,13 @@ class Entity:
         return self.fields[name]
 
 
-def _column_spec(name: str, info: Any) -> FieldSpec:
+def _indexed_columns(table: Any) -> set[str]:
+    """Columns with a (workspace_id, column, id) index: the ones a list can sort by with an index walk."""
+    shapes = [[c.name for c in index.columns] for index in table.indexes]
+    return {cols[1] for cols in shapes if len(cols) == 3 and cols[0] == "workspace_id" and cols[2] == "id"}
+
+
+def _column_spec(name: str, info: Any, indexed: bool) -> FieldSpec:
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
     annotation, nullable = _strip_none(info.annotation)
     kind, enum, target = _kind_of(annotation, info, extra)
@@ -183,6 +189,7 @@ def _column_spec(name: str, info: Any) -> FieldSpec:
         else info.get_default(call_default_factory=True),
         unique=bool(extra.get("unique")),
         defaults_to_actor=bool(extra.get("defaults_to_actor")),
+        sortable=indexed and kind not in (Kind.long_text, Kind.tags, Kind.objects, Kind.object),
     )
 
 

@@ -11,7 +11,16 @@ from mcp_crm.store.types import UTCDateTime
 class Task(Record, table=True):
     __tablename__ = "tasks"
     __table_args__ = workspace_indexes(
-        "tasks", "due_at", "done", "assignee_id", "contact_id", "organization_id", "deal_id"
+        "tasks",
+        "name",
+        "due_at",
+        "done",
+        "priority",
+        "completed_at",
+        "assignee_id",
+        "contact_id",
+        "organization_id",
+        "deal_id",
     )
 
     name: str = Field(min_length=1, max_length=200, description="What needs doing.")

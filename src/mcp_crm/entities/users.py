@@ -11,7 +11,7 @@ Role = Literal["owner", "admin", "member", "read_only"]
 class User(Record, table=True):
     __tablename__ = "users"
     __table_args__ = (
-        *workspace_indexes("users", "name"),
+        *workspace_indexes("users", "name", "email", "role"),
         UniqueConstraint("workspace_id", "email", name="uq_users_email"),
     )
 

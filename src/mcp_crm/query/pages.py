@@ -49,8 +49,7 @@ def resolve_sort(entity: Entity, sort: list[SortKey] | None) -> tuple[tuple[Fiel
         field = sortable.get(key.field)
         if field is None:
             raise unknown("sort field", key.field, sortable)
-        if key.field != "id":
-            keys.append((field, key.direction == "desc"))
+        keys.append((field, key.direction == "desc"))
     last_desc = keys[-1][1] if keys else False
     return (*keys, (entity.fields["id"], last_desc))
 

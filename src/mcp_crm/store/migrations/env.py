@@ -2,8 +2,10 @@
 `alembic revision --autogenerate` run by a developer gets one from MCP_CRM_DATABASE_URL."""
 
 import asyncio
+from typing import Any, Literal
 
 from alembic import context
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
 import mcp_crm.entities
@@ -12,8 +14,18 @@ import mcp_crm.store.tables  # noqa: F401
 target_metadata = SQLModel.metadata
 
 
+def render_item(kind: str, obj: Any, _context: Any) -> str | Literal[False]:
+    """Migrations name plain SQLAlchemy types, never our Python-side decorators (they may change;
+    a migration must not)."""
+    if kind == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl!r}"
+    return False
+
+
 def run(connection) -> None:  # type: ignore[no-untyped-def]
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(
+        connection=connection, target_metadata=target_metadata, render_as_batch=True, render_item=render_item
+    )
     with context.begin_transaction():
         context.run_migrations()
 

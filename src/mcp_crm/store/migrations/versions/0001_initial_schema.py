@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 01:29:49.603569
+Create Date: 2026-11-26 01:45:33.508129
 """
 
 from collections.abc import Sequence
@@ -17,7 +17,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "workspaces",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -65,9 +64,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("workspace_id", "sku", name="uq_services_sku"),
     )
     with op.batch_alter_table("services", schema=None) as batch_op:
+        batch_op.create_index("ix_services_active", ["workspace_id", "active", "id"], unique=False)
         batch_op.create_index("ix_services_amount", ["workspace_id", "amount", "id"], unique=False)
         batch_op.create_index("ix_services_created_at", ["workspace_id", "created_at", "id"], unique=False)
         batch_op.create_index("ix_services_name", ["workspace_id", "name", "id"], unique=False)
+        batch_op.create_index("ix_services_sku", ["workspace_id", "sku", "id"], unique=False)
         batch_op.create_index("ix_services_updated_at", ["workspace_id", "updated_at", "id"], unique=False)
 
     op.create_table(
@@ -86,7 +87,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.create_index("ix_users_created_at", ["workspace_id", "created_at", "id"], unique=False)
+        batch_op.create_index("ix_users_email", ["workspace_id", "email", "id"], unique=False)
         batch_op.create_index("ix_users_name", ["workspace_id", "name", "id"], unique=False)
+        batch_op.create_index("ix_users_role", ["workspace_id", "role", "id"], unique=False)
         batch_op.create_index("ix_users_updated_at", ["workspace_id", "updated_at", "id"], unique=False)
 
     op.create_table(
@@ -112,9 +115,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.create_index("ix_contacts_birthday", ["workspace_id", "birthday", "id"], unique=False)
         batch_op.create_index("ix_contacts_created_at", ["workspace_id", "created_at", "id"], unique=False)
         batch_op.create_index("ix_contacts_email", ["workspace_id", "email", "id"], unique=False)
         batch_op.create_index("ix_contacts_first_name", ["workspace_id", "first_name", "id"], unique=False)
+        batch_op.create_index("ix_contacts_job_title", ["workspace_id", "job_title", "id"], unique=False)
         batch_op.create_index("ix_contacts_last_name", ["workspace_id", "last_name", "id"], unique=False)
         batch_op.create_index("ix_contacts_owner_id", ["workspace_id", "owner_id", "id"], unique=False)
         batch_op.create_index("ix_contacts_updated_at", ["workspace_id", "updated_at", "id"], unique=False)
@@ -145,11 +150,14 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_deals_expected_close_date", ["workspace_id", "expected_close_date", "id"], unique=False
         )
+        batch_op.create_index("ix_deals_lost_at", ["workspace_id", "lost_at", "id"], unique=False)
         batch_op.create_index("ix_deals_name", ["workspace_id", "name", "id"], unique=False)
         batch_op.create_index("ix_deals_owner_id", ["workspace_id", "owner_id", "id"], unique=False)
+        batch_op.create_index("ix_deals_probability", ["workspace_id", "probability", "id"], unique=False)
         batch_op.create_index("ix_deals_status", ["workspace_id", "status", "id"], unique=False)
         batch_op.create_index("ix_deals_updated_at", ["workspace_id", "updated_at", "id"], unique=False)
         batch_op.create_index("ix_deals_value", ["workspace_id", "value", "id"], unique=False)
+        batch_op.create_index("ix_deals_won_at", ["workspace_id", "won_at", "id"], unique=False)
 
     op.create_table(
         "organizations",
@@ -176,8 +184,12 @@ def upgrade() -> None:
     with op.batch_alter_table("organizations", schema=None) as batch_op:
         batch_op.create_index("ix_organizations_created_at", ["workspace_id", "created_at", "id"], unique=False)
         batch_op.create_index("ix_organizations_domain", ["workspace_id", "domain", "id"], unique=False)
+        batch_op.create_index("ix_organizations_employee_count", ["workspace_id", "employee_count", "id"], unique=False)
+        batch_op.create_index("ix_organizations_industry", ["workspace_id", "industry", "id"], unique=False)
         batch_op.create_index("ix_organizations_name", ["workspace_id", "name", "id"], unique=False)
         batch_op.create_index("ix_organizations_owner_id", ["workspace_id", "owner_id", "id"], unique=False)
+        batch_op.create_index("ix_organizations_relationship", ["workspace_id", "relationship", "id"], unique=False)
+        batch_op.create_index("ix_organizations_status", ["workspace_id", "status", "id"], unique=False)
         batch_op.create_index("ix_organizations_updated_at", ["workspace_id", "updated_at", "id"], unique=False)
 
     op.create_table(
@@ -250,25 +262,30 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.create_index("ix_tasks_assignee_id", ["workspace_id", "assignee_id", "id"], unique=False)
+        batch_op.create_index("ix_tasks_completed_at", ["workspace_id", "completed_at", "id"], unique=False)
         batch_op.create_index("ix_tasks_contact_id", ["workspace_id", "contact_id", "id"], unique=False)
         batch_op.create_index("ix_tasks_created_at", ["workspace_id", "created_at", "id"], unique=False)
         batch_op.create_index("ix_tasks_deal_id", ["workspace_id", "deal_id", "id"], unique=False)
         batch_op.create_index("ix_tasks_done", ["workspace_id", "done", "id"], unique=False)
         batch_op.create_index("ix_tasks_due_at", ["workspace_id", "due_at", "id"], unique=False)
+        batch_op.create_index("ix_tasks_name", ["workspace_id", "name", "id"], unique=False)
         batch_op.create_index("ix_tasks_organization_id", ["workspace_id", "organization_id", "id"], unique=False)
+        batch_op.create_index("ix_tasks_priority", ["workspace_id", "priority", "id"], unique=False)
         batch_op.create_index("ix_tasks_updated_at", ["workspace_id", "updated_at", "id"], unique=False)
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.drop_index("ix_tasks_updated_at")
+        batch_op.drop_index("ix_tasks_priority")
         batch_op.drop_index("ix_tasks_organization_id")
+        batch_op.drop_index("ix_tasks_name")
         batch_op.drop_index("ix_tasks_due_at")
         batch_op.drop_index("ix_tasks_done")
         batch_op.drop_index("ix_tasks_deal_id")
         batch_op.drop_index("ix_tasks_created_at")
         batch_op.drop_index("ix_tasks_contact_id")
+        batch_op.drop_index("ix_tasks_completed_at")
         batch_op.drop_index("ix_tasks_assignee_id")
 
     op.drop_table("tasks")
@@ -290,18 +307,25 @@ def downgrade() -> None:
     op.drop_table("contact_organizations")
     with op.batch_alter_table("organizations", schema=None) as batch_op:
         batch_op.drop_index("ix_organizations_updated_at")
+        batch_op.drop_index("ix_organizations_status")
+        batch_op.drop_index("ix_organizations_relationship")
         batch_op.drop_index("ix_organizations_owner_id")
         batch_op.drop_index("ix_organizations_name")
+        batch_op.drop_index("ix_organizations_industry")
+        batch_op.drop_index("ix_organizations_employee_count")
         batch_op.drop_index("ix_organizations_domain")
         batch_op.drop_index("ix_organizations_created_at")
 
     op.drop_table("organizations")
     with op.batch_alter_table("deals", schema=None) as batch_op:
+        batch_op.drop_index("ix_deals_won_at")
         batch_op.drop_index("ix_deals_value")
         batch_op.drop_index("ix_deals_updated_at")
         batch_op.drop_index("ix_deals_status")
+        batch_op.drop_index("ix_deals_probability")
         batch_op.drop_index("ix_deals_owner_id")
         batch_op.drop_index("ix_deals_name")
+        batch_op.drop_index("ix_deals_lost_at")
         batch_op.drop_index("ix_deals_expected_close_date")
         batch_op.drop_index("ix_deals_created_at")
 
@@ -310,22 +334,28 @@ def downgrade() -> None:
         batch_op.drop_index("ix_contacts_updated_at")
         batch_op.drop_index("ix_contacts_owner_id")
         batch_op.drop_index("ix_contacts_last_name")
+        batch_op.drop_index("ix_contacts_job_title")
         batch_op.drop_index("ix_contacts_first_name")
         batch_op.drop_index("ix_contacts_email")
         batch_op.drop_index("ix_contacts_created_at")
+        batch_op.drop_index("ix_contacts_birthday")
 
     op.drop_table("contacts")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index("ix_users_updated_at")
+        batch_op.drop_index("ix_users_role")
         batch_op.drop_index("ix_users_name")
+        batch_op.drop_index("ix_users_email")
         batch_op.drop_index("ix_users_created_at")
 
     op.drop_table("users")
     with op.batch_alter_table("services", schema=None) as batch_op:
         batch_op.drop_index("ix_services_updated_at")
+        batch_op.drop_index("ix_services_sku")
         batch_op.drop_index("ix_services_name")
         batch_op.drop_index("ix_services_created_at")
         batch_op.drop_index("ix_services_amount")
+        batch_op.drop_index("ix_services_active")
 
     op.drop_table("services")
     with op.batch_alter_table("change_events", schema=None) as batch_op:
