@@ -228,3 +228,9 @@ async def test_deep_filter_trees_are_refused(client):
     for _ in range(10):
         node = {"not": node}
     assert "nested deeper" in await fail(client, "contacts_list", {"filter": node})
+
+
+async def test_q_matches_every_word_across_fields(client, people):
+    assert await ids_of(client, "contacts_list", q="ada lovelace") == [people["Lovelace"]]
+    assert await ids_of(client, "contacts_list", q="professor liskov") == [people["Liskov"]]
+    assert await ids_of(client, "contacts_list", q="grace acme") == []

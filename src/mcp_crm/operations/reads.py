@@ -64,6 +64,19 @@ def selected_fields(entity: Entity, fields: list[str] | None) -> set[str] | None
     return chosen
 
 
+def _text_search(entity: Entity, table: Any, q: str) -> Any:
+    """Every word of `q` appears in one of the entity's search columns: "ada lovelace" finds Ada Lovelace."""
+    words = q.split()[:10]
+    if not words:
+        raise CrmError("q needs at least one word.")
+    return and_(
+        *(
+            or_(*(table.c[c].ilike(f"%{like_escape(word)}%", escape="\\") for c in entity.search_columns))
+            for word in words
+        )
+    )
+
+
 async def get_record(
     conn: AsyncConnection, actor: Actor, entity: Entity, record_id: str, fields: list[str] | None = None
 ) -> dict[str, Any]:
@@ -84,8 +97,7 @@ async def list_records(conn: AsyncConnection, actor: Actor, entity: Entity, quer
     if query.filter is not None:
         where.append(compile_filter(entity, query.filter, table))
     if query.q:
-        needle = f"%{like_escape(query.q.strip())}%"
-        where.append(or_(*(table.c[c].ilike(needle, escape="\\") for c in entity.search_columns)))
+        where.append(_text_search(entity, table, query.q))
     query_id = fingerprint(
         entity.name,
         query.filter.model_dump(by_alias=True) if query.filter else None,
