@@ -156,3 +156,14 @@ async def test_each_write_records_one_change_event_with_before_and_after(client,
     updated = by_action["updated"]
     assert "'job_title': None" in updated[8] and "'job_title': 'CTO'" in updated[9]
     assert "contacts_update" in updated[7]
+
+
+async def test_deal_outcome_fields_always_agree_with_status(client):
+    deal = await call(
+        client,
+        "deals_create",
+        {"name": "Odd", "status": "open", "won_at": "2026-01-01T00:00:00Z", "lost_reason": "nope"},
+    )
+    assert (deal["won_at"], deal["lost_at"], deal["lost_reason"]) == (None, None, None)
+    won = await call(client, "deals_update", {"id": deal["id"], "status": "won", "won_at": "2026-02-01T00:00:00Z"})
+    assert (won["won_at"], won["lost_at"], won["lost_reason"]) == ("2026-02-01T00:00:00Z", None, None)

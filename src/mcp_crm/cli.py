@@ -102,9 +102,15 @@ def demo(
 ) -> None:
     """Load a realistic demo data set (a few hundred related records) into the local workspace."""
     from mcp_crm.demo import load_demo
+    from mcp_crm.errors import CrmError
 
-    counts = anyio.run(load_demo, database_url, seed)
-    out.print("[green]Demo data loaded:[/green] " + ", ".join(f"{n} {e}" for e, n in counts.items()))
+    try:
+        counts = anyio.run(load_demo, database_url, seed)
+    except CrmError as exc:
+        err.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    summary = ", ".join(f"{n} {e}" for e, n in counts.items())
+    out.print(f"[green]Demo data loaded:[/green] {summary}", soft_wrap=True)
 
 
 @app.command()

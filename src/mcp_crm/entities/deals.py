@@ -39,9 +39,13 @@ class Deal(Record, table=True):
     )
     probability: int | None = Field(None, ge=0, le=100, description="Chance of winning, in percent.")
     expected_close_date: date | None = None
-    won_at: datetime | None = Field(None, sa_type=UTCDateTime, description="Set when status becomes won.")
-    lost_at: datetime | None = Field(None, sa_type=UTCDateTime, description="Set when status becomes lost.")
-    lost_reason: str | None = Field(None, max_length=500)
+    won_at: datetime | None = Field(
+        None, sa_type=UTCDateTime, description="When the deal was won; set on won deals only."
+    )
+    lost_at: datetime | None = Field(
+        None, sa_type=UTCDateTime, description="When the deal was lost; set on lost deals only."
+    )
+    lost_reason: str | None = Field(None, max_length=500, description="Why it was lost; kept on lost deals only.")
     description: str | None = Field(None, max_length=20_000, sa_type=Text, schema_extra=meta(kind="long_text"))
     owner_id: str | None = Field(
         None,
@@ -88,19 +92,16 @@ class LineItem(BaseModel):
 
 
 def _stamp_outcome(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
-    """won_at / lost_at follow status unless the caller sets them; reopening clears both."""
-    status, changes = after["status"], {}
+    """The outcome fields follow status: won_at only on won deals (now, unless given), lost_at and
+    lost_reason only on lost ones; reopening clears them."""
     now = datetime.now(UTC)
-    if status == "won" and after.get("won_at") is None:
-        changes["won_at"] = now
-    if status == "lost" and after.get("lost_at") is None:
-        changes["lost_at"] = now
-    if status != "won" and (before or {}).get("status") == "won":
-        changes["won_at"] = None
-    if status != "lost" and (before or {}).get("status") == "lost":
-        changes["lost_at"] = None
-        changes["lost_reason"] = None
-    return changes
+    match after["status"]:
+        case "won":
+            return {"won_at": after.get("won_at") or now, "lost_at": None, "lost_reason": None}
+        case "lost":
+            return {"won_at": None, "lost_at": after.get("lost_at") or now}
+        case _:
+            return {"won_at": None, "lost_at": None, "lost_reason": None}
 
 
 DEALS = Entity(
