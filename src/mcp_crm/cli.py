@@ -67,8 +67,7 @@ def serve(
     from mcp_crm.transports.http import serve_http
 
     try:
-        err.print(f"mcp-crm {__version__}: streamable HTTP at http://{host}:{port}/mcp (health: /health)")
-        serve_http(database_url, host, port)
+        serve_http(database_url, host, port, announce=lambda text: err.print(f"mcp-crm {__version__}: {text}"))
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
