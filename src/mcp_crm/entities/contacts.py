@@ -1,10 +1,10 @@
 from datetime import date
 from typing import Any
 
-from sqlalchemy import JSON, Index, Text
+from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
-from mcp_crm.entities.spec import Entity, Link, Record, meta, workspace_indexes
+from mcp_crm.entities.spec import Entity, Link, Record, long_text, meta, owner, workspace_indexes
 from mcp_crm.entities.values import Address, EmailAddress, PhoneNumber, primary_value
 
 
@@ -39,18 +39,11 @@ class Contact(Record, table=True):
         schema_extra=meta(read_only=True),
     )
     job_title: str | None = Field(None, max_length=200)
-    notes: str | None = Field(None, max_length=20_000, sa_type=Text, schema_extra=meta(kind="long_text"))
+    notes: str | None = long_text()
     address: Address | None = Field(None, sa_type=JSON)
     birthday: date | None = None
     tags: list[str] = Field(default_factory=list, sa_type=JSON, description="Free labels such as 'vip'.")
-    owner_id: str | None = Field(
-        None,
-        foreign_key="users.id",
-        ondelete="SET NULL",
-        max_length=36,
-        schema_extra=meta(defaults_to_actor=True),
-        description="The user who owns the contact.",
-    )
+    owner_id: str | None = owner("The user who owns the contact.")
 
 
 class ContactOrganization(SQLModel, table=True):

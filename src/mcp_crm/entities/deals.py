@@ -4,10 +4,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, String
 from sqlmodel import Field, SQLModel
 
-from mcp_crm.entities.spec import Entity, Link, Record, meta, workspace_indexes
+from mcp_crm.entities.spec import Entity, Link, Record, currency_code, long_text, meta, owner, workspace_indexes
 from mcp_crm.store.types import Money, Quantity, UTCDateTime
 
 
@@ -27,13 +27,7 @@ class Deal(Record, table=True):
         schema_extra=meta(kind="money"),
         description="Expected revenue in `currency`.",
     )
-    currency: str = Field(
-        "USD",
-        min_length=3,
-        max_length=3,
-        schema_extra=meta(pattern=r"^[A-Z]{3}$"),
-        description="ISO 4217 code.",
-    )
+    currency: str = currency_code()
     status: Literal["open", "won", "lost"] = Field(
         "open", sa_type=String(10), description="Setting won or lost stamps won_at / lost_at."
     )
@@ -46,15 +40,8 @@ class Deal(Record, table=True):
         None, sa_type=UTCDateTime, description="When the deal was lost; set on lost deals only."
     )
     lost_reason: str | None = Field(None, max_length=500, description="Why it was lost; kept on lost deals only.")
-    description: str | None = Field(None, max_length=20_000, sa_type=Text, schema_extra=meta(kind="long_text"))
-    owner_id: str | None = Field(
-        None,
-        foreign_key="users.id",
-        ondelete="SET NULL",
-        max_length=36,
-        schema_extra=meta(defaults_to_actor=True),
-        description="The user who owns the deal.",
-    )
+    description: str | None = long_text()
+    owner_id: str | None = owner("The user who owns the deal.")
 
 
 class DealOrganization(SQLModel, table=True):

@@ -1,10 +1,10 @@
 from typing import Literal
 
-from sqlalchemy import JSON, String, Text
+from sqlalchemy import JSON, String
 from sqlmodel import Field
 
 from mcp_crm.entities.contacts import ContactOrganization
-from mcp_crm.entities.spec import Entity, Link, Record, meta, workspace_indexes
+from mcp_crm.entities.spec import Entity, Link, Record, long_text, meta, owner, workspace_indexes
 from mcp_crm.entities.values import Address
 
 
@@ -30,16 +30,9 @@ class Organization(Record, table=True):
     employee_count: int | None = Field(None, ge=0)
     phone: str | None = Field(None, max_length=40)
     address: Address | None = Field(None, sa_type=JSON)
-    notes: str | None = Field(None, max_length=20_000, sa_type=Text, schema_extra=meta(kind="long_text"))
+    notes: str | None = long_text()
     tags: list[str] = Field(default_factory=list, sa_type=JSON)
-    owner_id: str | None = Field(
-        None,
-        foreign_key="users.id",
-        ondelete="SET NULL",
-        max_length=36,
-        schema_extra=meta(defaults_to_actor=True),
-        description="The user who owns it.",
-    )
+    owner_id: str | None = owner("The user who owns it.")
 
 
 ORGANIZATIONS = Entity(

@@ -1,9 +1,9 @@
 from decimal import Decimal
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field
 
-from mcp_crm.entities.spec import Entity, Record, meta, workspace_indexes
+from mcp_crm.entities.spec import Entity, Record, currency_code, long_text, meta, workspace_indexes
 from mcp_crm.store.types import Money
 
 
@@ -23,13 +23,7 @@ class Service(Record, table=True):
         description="Unit price, > 0.",
         schema_extra=meta(kind="money"),
     )
-    currency: str = Field(
-        "USD",
-        min_length=3,
-        max_length=3,
-        schema_extra=meta(pattern=r"^[A-Z]{3}$"),
-        description="ISO 4217 code.",
-    )
+    currency: str = currency_code()
     unit: str | None = Field(None, max_length=40, description="What one unit is: hour, seat, license, piece.")
     sku: str | None = Field(
         None,
@@ -37,7 +31,7 @@ class Service(Record, table=True):
         description="Stock keeping unit; unique in the workspace.",
         schema_extra=meta(unique=True),
     )
-    description: str | None = Field(None, max_length=20_000, sa_type=Text, schema_extra=meta(kind="long_text"))
+    description: str | None = long_text()
     active: bool = Field(True, description="Inactive services stay on existing deals but should not be sold.")
 
 

@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
-from sqlalchemy import Index
+from sqlalchemy import Index, Text
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import FieldInfoMetadata
 
@@ -58,6 +58,33 @@ def meta(pattern: str | None = None, **facts: Any) -> dict[str, Any]:
     """For `Field(schema_extra=...)`: a value pattern (SQLModel's own `regex` is not kept) and API facts
     a column's type cannot tell (`kind="money"`, `read_only=True`, `unique=True`)."""
     return ({"pattern": pattern} if pattern else {}) | {"json_schema_extra": facts}
+
+
+def owner(description: str) -> Any:
+    """A user reference that defaults to the acting user and is cleared when that user is deleted."""
+    return Field(
+        None,
+        foreign_key="users.id",
+        ondelete="SET NULL",
+        max_length=36,
+        description=f"{description} The acting user when left out.",
+        schema_extra=meta(defaults_to_actor=True),
+    )
+
+
+def currency_code() -> Any:
+    return Field(
+        "USD",
+        min_length=3,
+        max_length=3,
+        description="ISO 4217 code, e.g. EUR.",
+        schema_extra=meta(pattern=r"^[A-Z]{3}$"),
+    )
+
+
+def long_text(description: str | None = None) -> Any:
+    """Free text up to 20,000 characters: filterable by contains, not sortable."""
+    return Field(None, max_length=20_000, sa_type=Text, description=description, schema_extra=meta(kind="long_text"))
 
 
 def workspace_indexes(table: str, *columns: str) -> tuple[Index, ...]:

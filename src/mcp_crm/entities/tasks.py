@@ -1,10 +1,10 @@
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import String, Text
+from sqlalchemy import String
 from sqlmodel import Field
 
-from mcp_crm.entities.spec import Entity, Record, meta, workspace_indexes
+from mcp_crm.entities.spec import Entity, Record, long_text, owner, workspace_indexes
 from mcp_crm.store.types import UTCDateTime
 
 
@@ -24,21 +24,14 @@ class Task(Record, table=True):
     )
 
     name: str = Field(min_length=1, max_length=200, description="What needs doing.")
-    description: str | None = Field(None, max_length=20_000, sa_type=Text, schema_extra=meta(kind="long_text"))
+    description: str | None = long_text()
     due_at: datetime | None = Field(
         None, sa_type=UTCDateTime, description="Due date and time, ISO 8601 (UTC unless an offset is given)."
     )
     done: bool = Field(False, description="Setting true stamps completed_at; false clears it.")
     completed_at: datetime | None = Field(None, sa_type=UTCDateTime)
     priority: Literal["low", "normal", "high", "urgent"] = Field("normal", sa_type=String(10))
-    assignee_id: str | None = Field(
-        None,
-        foreign_key="users.id",
-        ondelete="SET NULL",
-        max_length=36,
-        description="The user who does it; the acting user when left out.",
-        schema_extra=meta(defaults_to_actor=True),
-    )
+    assignee_id: str | None = owner("The user who does it.")
     contact_id: str | None = Field(None, foreign_key="contacts.id", ondelete="SET NULL", max_length=36)
     organization_id: str | None = Field(None, foreign_key="organizations.id", ondelete="SET NULL", max_length=36)
     deal_id: str | None = Field(None, foreign_key="deals.id", ondelete="SET NULL", max_length=36)
