@@ -103,3 +103,14 @@ async def test_deleting_a_user_clears_ownership_and_you_cannot_delete_yourself(c
     before = await snapshot(database_url)
     assert "cannot delete your own user" in await fail(client, "users_delete", {"id": me["id"]})
     assert await snapshot(database_url) == before
+
+
+async def test_get_names_the_records_behind_each_reference(client, world):
+    task = await call(client, "tasks_get", {"id": world["task"]["id"]})
+    me = await call(client, "users_me")
+    assert task["related"] == {
+        "assignee_id": {"id": me["id"], "name": me["name"]},
+        "contact_id": {"id": world["ada"]["id"], "name": "Ada L"},
+        "organization_id": {"id": world["acme"]["id"], "name": "Acme"},
+        "deal_id": {"id": world["deal"]["id"], "name": "Acme rollout"},
+    }

@@ -34,7 +34,10 @@ def describe(entity: Entity, verb: str) -> str:
             f"Create 1-500 {e} in one atomic call: if any item is invalid nothing is written and the error "
             f"names each bad item by index (items[3].field). Each item takes the fields of {e}_create."
         ),
-        "get": f"Get one {one} by id, with its linked records summarised as {{id, name}}.",
+        "get": (
+            f"Get one {one} by id, with its linked records summarised as {{id, name}} and `related` naming the "
+            "records its *_id fields point to."
+        ),
         "list": (
             f"Find {e}. {FILTER_SYNTAX} Filterable fields: {_filterable(entity)}. "
             f"Example filter: {_json(entity.example_filter)}. "

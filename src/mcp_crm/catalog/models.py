@@ -9,7 +9,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mcp_crm.entities import Entity
-from mcp_crm.entities.models import create_model_for, record_model_for, update_model_for
+from mcp_crm.entities.models import Summary, create_model_for, record_model_for, update_model_for
 from mcp_crm.operations.reads import DEFAULT_LIMIT, MAX_LIMIT
 from mcp_crm.query import FilterNode, SortKey
 
@@ -138,7 +138,11 @@ def outputs(entity: Entity) -> dict[str, type[BaseModel]]:
     return {
         "create": record,
         "create_many": many,
-        "get": record,
+        "get": create_model(
+            f"{Singular}Details",
+            __base__=record,
+            related=(dict[str, Summary], Field(description="The id and name behind each *_id field that is set.")),
+        ),
         "list": create_model(
             f"{Plural}Page",
             items=(list[partial], ...),

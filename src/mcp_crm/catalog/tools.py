@@ -21,7 +21,6 @@ from mcp_crm.catalog.errors import explain
 from mcp_crm.catalog.models import ToolInput, inputs, outputs
 from mcp_crm.catalog.schemas import compact
 from mcp_crm.entities import ENTITIES, Entity
-from mcp_crm.entities.models import record_model_for
 from mcp_crm.errors import CrmError
 from mcp_crm.operations import Actor, Crm, ListQuery
 
@@ -212,7 +211,7 @@ def all_tools() -> tuple[CrmTool, ...]:
             description="The user this session acts as: the owner of records you create unless you set owner_id.",
             handler=_users_me,
             arg_model=NoArguments,
-            output_model=record_model_for(ENTITIES["users"]),
+            output_model=outputs(ENTITIES["users"])["get"],
             annotations=READ,
         )
     )

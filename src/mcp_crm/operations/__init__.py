@@ -54,10 +54,8 @@ class Crm:
     async def create_many(self, actor: Actor, entity: Entity, items: list[BaseModel]) -> list[dict[str, Any]]:
         return await self._write(lambda c: create_records(c, actor, entity, items, bulk=True))
 
-    async def get(
-        self, actor: Actor, entity: Entity, record_id: str, fields: list[str] | None = None
-    ) -> dict[str, Any]:
-        return await self._read(lambda c: get_record(c, actor, entity, record_id, fields))
+    async def get(self, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any]:
+        return await self._read(lambda c: get_record(c, actor, entity, record_id))
 
     async def list(self, actor: Actor, entity: Entity, query: ListQuery) -> ListPage:
         return await self._read(lambda c: list_records(c, actor, entity, query))

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mcp_crm.entities import Entity
 from mcp_crm.errors import CrmError, unknown
 from mcp_crm.operations.actor import Actor
-from mcp_crm.operations.records import table_of, to_output, with_links
+from mcp_crm.operations.records import referenced_summaries, table_of, to_output, with_links
 from mcp_crm.operations.writes import fetch_rows
 from mcp_crm.query import (
     FilterNode,
@@ -77,14 +77,11 @@ def _text_search(entity: Entity, table: Any, q: str) -> Any:
     )
 
 
-async def get_record(
-    conn: AsyncConnection, actor: Actor, entity: Entity, record_id: str, fields: list[str] | None = None
-) -> dict[str, Any]:
-    chosen = selected_fields(entity, fields)
-    rows = await fetch_rows(conn, actor, entity, [record_id])
-    row = rows[record_id]
-    await with_links(conn, entity, [row], chosen)
-    return to_output(entity, row, chosen)
+async def get_record(conn: AsyncConnection, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any]:
+    """One record with its links, plus `related`: the id and name behind each of its *_id fields."""
+    row = (await fetch_rows(conn, actor, entity, [record_id]))[record_id]
+    await with_links(conn, entity, [row])
+    return to_output(entity, row) | {"related": await referenced_summaries(conn, actor, entity, row)}
 
 
 async def list_records(conn: AsyncConnection, actor: Actor, entity: Entity, query: ListQuery) -> ListPage:

@@ -9,8 +9,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mcp_crm.entities import ENTITIES, Entity, Link
+from mcp_crm.entities import ENTITIES, Entity, Kind, Link
 from mcp_crm.entities.models import record_model_for
+from mcp_crm.operations.actor import Actor
 
 
 def table_of(entity: Entity) -> Any:
@@ -65,6 +66,25 @@ async def with_links(
         for row in rows:
             row[link.name] = summaries.get(row["id"], [])
     return rows
+
+
+async def referenced_summaries(
+    conn: AsyncConnection, actor: Actor, entity: Entity, row: dict[str, Any]
+) -> dict[str, dict[str, str]]:
+    """{"owner_id": {"id": ..., "name": "Ada Lovelace"}, ...} for the record's non-empty references."""
+    found = {}
+    for field in entity.fields.values():
+        if field.kind is not Kind.relation or field.target is None or row.get(field.name) is None:
+            continue
+        target = ENTITIES[field.target]
+        table = table_of(target)
+        query = select(table.c.id, title_expression(target).label("name")).where(
+            table.c.workspace_id == actor.workspace_id, table.c.id == row[field.name]
+        )
+        match = (await conn.execute(query)).mappings().first()
+        if match is not None:
+            found[field.name] = dict(match)
+    return found
 
 
 def to_output(entity: Entity, row: dict[str, Any], fields: set[str] | None = None) -> dict[str, Any]:
