@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mcp_crm.entities import ENTITIES, Entity, Kind
 from mcp_crm.errors import CrmError
 from mcp_crm.operations.actor import Actor
-from mcp_crm.operations.records import table_of
+from mcp_crm.operations.records import rows_by_id, table_of
 
 MAX_REPORTED = 20
 
@@ -41,14 +41,7 @@ class Problems:
 
 
 async def existing_ids(conn: AsyncConnection, actor: Actor, target: str, ids: set[str]) -> set[str]:
-    table = table_of(ENTITIES[target])
-    found: set[str] = set()
-    chunk = sorted(ids)
-    for start in range(0, len(chunk), 500):
-        part = chunk[start : start + 500]
-        query = select(table.c.id).where(table.c.workspace_id == actor.workspace_id, table.c.id.in_(part))
-        found.update((await conn.execute(query)).scalars())
-    return found
+    return set(await rows_by_id(conn, actor, ENTITIES[target], sorted(ids)))
 
 
 def _references(entity: Entity, values: dict[str, Any]) -> list[tuple[str, str, str]]:

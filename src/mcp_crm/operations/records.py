@@ -27,6 +27,26 @@ def title_expression(entity: Entity) -> Any:
     return expression
 
 
+async def rows_by_id(
+    conn: AsyncConnection, actor: Actor, entity: Entity, ids: list[str], lock: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Rows found by primary key, as {id: row}; rows of other workspaces are dropped, exactly as if missing.
+
+    The workspace is checked here rather than in SQL so the lookup is always a primary-key probe: with
+    `workspace_id = ?` in the query, PostgreSQL without fresh statistics may walk a workspace index instead."""
+    table = table_of(entity)
+    found: dict[str, dict[str, Any]] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), 500):
+        query = select(table).where(table.c.id.in_(unique[start : start + 500]))
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        for row in (await conn.execute(query)).mappings():
+            if row["workspace_id"] == actor.workspace_id:
+                found[row["id"]] = dict(row)
+    return found
+
+
 async def link_summaries(conn: AsyncConnection, link: Link, own_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """{own id: [{id, name, ...summary columns, ...link attributes}]} for a page of records."""
     if not own_ids:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mcp_crm.entities import Entity, Kind
@@ -23,7 +23,7 @@ from mcp_crm.operations.checks import (
     check_restricted_links,
     check_unique,
 )
-from mcp_crm.operations.records import table_of, to_output, with_links
+from mcp_crm.operations.records import rows_by_id, table_of, to_output, with_links
 from mcp_crm.store.tables import ChangeEvent
 
 EVENTS = ChangeEvent.__table__  # type: ignore[attr-defined]
@@ -82,15 +82,7 @@ async def fetch_rows(
     conn: AsyncConnection, actor: Actor, entity: Entity, ids: list[str], lock: bool = False
 ) -> dict[str, dict[str, Any]]:
     """The stored rows for `ids` in the actor's workspace; raises NotFound naming any missing id."""
-    table = table_of(entity)
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(ids), 500):
-        query = select(table).where(
-            table.c.workspace_id == actor.workspace_id, table.c.id.in_(ids[start : start + 500])
-        )
-        if lock and conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        found.update({row["id"]: dict(row) for row in (await conn.execute(query)).mappings()})
+    found = await rows_by_id(conn, actor, entity, ids, lock)
     missing = [i for i in dict.fromkeys(ids) if i not in found]
     if missing:
         listed = ", ".join(f"'{m}'" for m in missing[:20])
@@ -226,7 +218,7 @@ async def delete_records(
     await with_links(conn, entity, rows)
     records = [to_output(entity, row) for row in rows]
     table = table_of(entity)
-    await conn.execute(delete(table).where(table.c.workspace_id == actor.workspace_id, table.c.id.in_(ids)))
+    await conn.execute(delete(table).where(table.c.id.in_(ids)))  # ids checked and locked above
     await _record_events(conn, actor, entity, "deleted", datetime.now(UTC), [(r["id"], r, None) for r in records])
     return records
 

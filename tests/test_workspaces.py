@@ -1,0 +1,48 @@
+"""Every read and write is scoped to the actor's workspace: another workspace's id behaves as missing."""
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import insert
+
+from mcp_crm.entities import ENTITIES
+from mcp_crm.entities.models import create_model_for, update_model_for
+from mcp_crm.errors import CrmError, NotFound
+from mcp_crm.ids import new_id
+from mcp_crm.operations import Actor, Crm, ListQuery
+from mcp_crm.store import create_engine
+from mcp_crm.store.bootstrap import local_actor
+from mcp_crm.store.tables import Workspace
+
+pytestmark = pytest.mark.anyio
+CONTACTS, TASKS = ENTITIES["contacts"], ENTITIES["tasks"]
+
+
+async def test_records_of_another_workspace_are_invisible(database_url):
+    engine = create_engine(database_url)
+    try:
+        ours = await local_actor(engine, via="cli")
+        async with engine.begin() as conn:
+            other_id = new_id()
+            await conn.execute(
+                insert(Workspace.__table__).values(
+                    id=other_id, slug="other", name="Other", created_at=datetime.now(UTC)
+                )
+            )
+        theirs = Actor(workspace_id=other_id, user_id=None, via="cli")
+        crm = Crm(engine)
+        secret = await crm.create(theirs, CONTACTS, create_model_for(CONTACTS)(first_name="Se", last_name="Cret"))
+
+        with pytest.raises(NotFound):
+            await crm.get(ours, CONTACTS, secret["id"])
+        with pytest.raises(NotFound):
+            await crm.update(ours, CONTACTS, secret["id"], update_model_for(CONTACTS)(job_title="x"))
+        with pytest.raises(NotFound):
+            await crm.delete(ours, CONTACTS, secret["id"])
+        with pytest.raises(CrmError, match="no contact with id"):
+            await crm.create(ours, TASKS, create_model_for(TASKS)(name="t", contact_id=secret["id"]))
+        page = await crm.list(ours, CONTACTS, ListQuery(include_total=True))
+        assert page.items == [] and page.total == 0
+        assert (await crm.get(theirs, CONTACTS, secret["id"]))["job_title"] is None
+    finally:
+        await engine.dispose()
