@@ -11,7 +11,9 @@ async def test_create_many_writes_all_items(client):
     items = [{"first_name": f"F{i}", "last_name": "L"} for i in range(120)]
     result = await call(client, "contacts_create_many", {"items": items})
     assert result["count"] == 120
-    assert [c["first_name"] for c in result["items"]] == [f"F{i}" for i in range(120)]
+    assert [c["name"] for c in result["items"]] == [f"F{i} L" for i in range(120)]
+    first = await call(client, "contacts_get", {"id": result["items"][0]["id"]})
+    assert first["first_name"] == "F0"
     page = await call(client, "contacts_list", {"include_total": True, "limit": 1})
     assert page["total"] == 120
 
@@ -65,7 +67,8 @@ async def test_update_many_is_atomic(client, database_url):
         "deals_update_many",
         {"items": [{"id": made[0]["id"], "value": "10"}, {"id": made[1]["id"], "status": "won"}]},
     )
-    assert changed["count"] == 2 and changed["items"][1]["won_at"] is not None
+    assert changed == {"items": [{"id": made[0]["id"], "name": "D0"}, {"id": made[1]["id"], "name": "D1"}], "count": 2}
+    assert (await call(client, "deals_get", {"id": made[1]["id"]}))["won_at"] is not None
     before = await snapshot(database_url)
     text = await fail(
         client,

@@ -32,7 +32,8 @@ def describe(entity: Entity, verb: str) -> str:
         ),
         "create_many": (
             f"Create 1-500 {e} in one atomic call: if any item is invalid nothing is written and the error "
-            f"names each bad item by index (items[3].field). Each item takes the fields of {e}_create."
+            f"names each bad item by index (items[3].field). Each item takes the fields of {e}_create. "
+            "Returns each new record's id and name, in the order sent."
         ),
         "get": (
             f"Get one {one} by id, with its linked records summarised as {{id, name}} and `related` naming the "
@@ -53,7 +54,7 @@ def describe(entity: Entity, verb: str) -> str:
         ),
         "update_many": (
             f"Change 1-500 {e} in one atomic call, each item {{id, ...fields to change}}. If any item is invalid "
-            "nothing is written and the error names each bad item by index."
+            "nothing is written and the error names each bad item by index. Returns each record's id and name."
         ),
         "delete": (f"Delete one {one} permanently and return it as it was. {_delete_rule(entity)}"),
         "delete_many": f"Delete 1-500 {e} by id in one atomic call. {_delete_rule(entity)}",

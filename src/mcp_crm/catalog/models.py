@@ -134,7 +134,11 @@ class EntityConfig(BaseModel):
 def outputs(entity: Entity) -> dict[str, type[BaseModel]]:
     Plural, Singular = entity.name.capitalize(), entity.singular.capitalize()
     record, partial = record_model_for(entity), record_model_for(entity, partial=True)
-    many = create_model(f"{Plural}Result", items=(list[record], ...), count=(int, ...))
+    many = create_model(
+        f"{Plural}Result",
+        items=(list[Summary], Field(description=f"Each {entity.singular} written, in the order sent: id and name.")),
+        count=(int, ...),
+    )
     return {
         "create": record,
         "create_many": many,

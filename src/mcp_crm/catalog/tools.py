@@ -73,6 +73,12 @@ def _changes(args: BaseModel) -> BaseModel:
     return args
 
 
+def summarised(entity: Entity, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bulk results name each record instead of repeating all of it: cheap to read, and get has the rest."""
+    items = [{"id": r["id"], "name": " ".join(str(r[c]) for c in entity.title_columns)} for r in records]
+    return {"items": items, "count": len(items)}
+
+
 def entity_handlers(entity: Entity) -> dict[str, tuple[Handler, ToolAnnotations]]:
     def listing(args: Any) -> ListQuery:
         return ListQuery(
@@ -89,8 +95,7 @@ def entity_handlers(entity: Entity) -> dict[str, tuple[Handler, ToolAnnotations]
         return await s.crm.create(a, entity, args)
 
     async def create_many(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
-        items = await s.crm.create_many(a, entity, args.items)
-        return {"items": items, "count": len(items)}
+        return summarised(entity, await s.crm.create_many(a, entity, args.items))
 
     async def get(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
         return await s.crm.get(a, entity, args.id)
@@ -110,8 +115,7 @@ def entity_handlers(entity: Entity) -> dict[str, tuple[Handler, ToolAnnotations]
         return await s.crm.update(a, entity, args.id, args)
 
     async def update_many(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
-        items = await s.crm.update_many(a, entity, [(item.id, item) for item in args.items])
-        return {"items": items, "count": len(items)}
+        return summarised(entity, await s.crm.update_many(a, entity, [(item.id, item) for item in args.items]))
 
     async def delete(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
         return {"deleted": await s.crm.delete(a, entity, args.id)}
