@@ -16,10 +16,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 from mcp import Client
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from mcp_crm.catalog.server import build_server
-from mcp_crm.store import create_engine, migrate
+from mcp_crm.store import Database, migrate
 
 PG_DSN = os.environ.get("MCP_CRM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("MCP_CRM_REQUIRE_POSTGRES") == "1"
@@ -39,18 +39,18 @@ async def _pg_admin(sql: str) -> None:
 
 
 async def _migrated(url: str) -> None:
-    engine = create_engine(url)
+    db = Database(url)
     try:
-        await migrate(engine)
+        await migrate(db)
     finally:
-        await engine.dispose()
+        await db.dispose()
 
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test (faster than migrating each time)."""
     path = tmp_path_factory.mktemp("template") / "crm.db"
-    asyncio.run(_migrated(f"sqlite+aiosqlite:///{path}"))
+    asyncio.run(_migrated(f"sqlite:///{path}"))
     return path
 
 
@@ -64,27 +64,25 @@ def postgres_url() -> Iterator[str]:
         if REQUIRE_PG:
             pytest.fail(f"{reason}, and MCP_CRM_REQUIRE_POSTGRES=1 requires it.")
         pytest.skip(reason)
-    base = PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    base = PG_DSN.rsplit("/", 1)[0]
     url = f"{base}/{name}"
     asyncio.run(_migrated(url))
     yield url
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def _empty_tables(conn: Connection) -> None:
+    query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+    tables = conn.execute(text(query)).scalars().all()
+    conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+
+
 async def _truncate(url: str) -> None:
-    engine = create_engine(url)
+    db = Database(url)
     try:
-        async with engine.begin() as conn:
-            tables = (
-                await conn.execute(
-                    text(
-                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-                    )
-                )
-            ).scalars()
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        await db.write(_empty_tables)
     finally:
-        await engine.dispose()
+        await db.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -92,7 +90,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
     if request.param == "sqlite":
         path = tmp_path / "crm.db"
         shutil.copy(sqlite_template, path)
-        return f"sqlite+aiosqlite:///{path}"
+        return f"sqlite:///{path}"
     url = request.getfixturevalue("postgres_url")
     asyncio.run(_truncate(url))
     return url

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mcp import Client
-from sqlalchemy import MetaData, select
+from sqlalchemy import Connection, MetaData, select
 
-from mcp_crm.store import create_engine
+from mcp_crm.store import Database
 
 
 async def call(client: Client, tool: str, arguments: dict[str, Any] | None = None) -> Any:
@@ -29,15 +29,17 @@ async def fail(client: Client, tool: str, arguments: dict[str, Any] | None = Non
 
 async def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, sorted: equal snapshots mean nothing changed."""
-    engine = create_engine(database_url)
+    db = Database(database_url)
     try:
-        async with engine.connect() as conn:
-            metadata = MetaData()
-            await conn.run_sync(metadata.reflect)
-            dump = {}
-            for name, table in sorted(metadata.tables.items()):
-                rows = (await conn.execute(select(table))).all()
-                dump[name] = sorted(tuple(map(repr, row)) for row in rows)
-            return dump
+        return await db.read(_dump)
     finally:
-        await engine.dispose()
+        await db.dispose()
+
+
+def _dump(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
+    metadata = MetaData()
+    metadata.reflect(conn)
+    return {
+        name: sorted(tuple(map(repr, row)) for row in conn.execute(select(table)).all())
+        for name, table in sorted(metadata.tables.items())
+    }

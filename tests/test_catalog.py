@@ -56,7 +56,7 @@ def test_create_schema_marks_required_fields(tools):
 
 @pytest.mark.anyio
 async def test_tools_json_is_exactly_what_tools_list_returns(tmp_path):
-    async with Client(build_server(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")) as client:
+    async with Client(build_server(f"sqlite:///{tmp_path / 'c.db'}")) as client:
         listed = (await client.list_tools()).tools
     live = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed]
     assert live == json.loads((ROOT / "tool_catalog" / "tools.json").read_text())

@@ -78,13 +78,13 @@ async def _deal_names(database_url: str) -> list[str]:
 
 
 async def test_the_same_seed_gives_the_same_deals(database_url, tmp_path: Path):
-    other = f"sqlite+aiosqlite:///{tmp_path / 'other.db'}"
+    other = f"sqlite:///{tmp_path / 'other.db'}"
     await load_demo(database_url, seed=3)
     await load_demo(other, seed=3)
     names = await _deal_names(database_url)
     assert len(names) == 70
     assert names == await _deal_names(other)
-    different = f"sqlite+aiosqlite:///{tmp_path / 'different.db'}"
+    different = f"sqlite:///{tmp_path / 'different.db'}"
     await load_demo(different, seed=4)
     assert names != await _deal_names(different)
 

@@ -8,42 +8,41 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from mcp_crm.catalog.server import build_server
-from mcp_crm.store import create_engine
+from mcp_crm.store import Database
 from tests.helpers import call
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_migrations_create_exactly_the_declared_schema(database_url):
-    engine = create_engine(database_url)
+    db = Database(database_url)
     try:
-        async with engine.connect() as conn:
-            diff = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata)
-            )
+        diff = await db.read(lambda conn: compare_metadata(MigrationContext.configure(conn), SQLModel.metadata))
     finally:
-        await engine.dispose()
+        await db.dispose()
     assert diff == [], "the tables changed without a migration: add one in src/mcp_crm/store/migrations/versions"
 
 
 async def test_server_creates_and_migrates_an_empty_database(tmp_path):
     path = tmp_path / "nested" / "fresh.db"
-    async with Client(build_server(f"sqlite+aiosqlite:///{path}")) as client:
+    async with Client(build_server(f"sqlite:///{path}")) as client:
         await call(client, "contacts_create", {"first_name": "A", "last_name": "B"})
     assert path.exists()
-    async with Client(build_server(f"sqlite+aiosqlite:///{path}")) as client:  # second start: no re-migration
+    async with Client(build_server(f"sqlite:///{path}")) as client:  # second start: no re-migration
         assert len((await call(client, "contacts_list"))["items"]) == 1
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
     try:
-        async with engine.connect() as conn:
-            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
-            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
-            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() >= 5000
+        pragmas = await db.read(
+            lambda conn: [
+                conn.execute(text(f"PRAGMA {p}")).scalar() for p in ("journal_mode", "foreign_keys", "busy_timeout")
+            ]
+        )
     finally:
-        await engine.dispose()
+        await db.dispose()
+    assert pragmas[0] == "wal" and pragmas[1] == 1 and pragmas[2] >= 5000
 
 
 async def test_ids_are_time_ordered(client):
@@ -84,16 +83,25 @@ async def test_every_sortable_field_is_sorted_by_an_index_walk(tmp_path, sqlite_
     from mcp_crm.query.pages import resolve_sort
 
     shutil.copy(sqlite_template, tmp_path / "plan.db")
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'plan.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'plan.db'}")
+
+    def plans(conn):
+        found = {}
+        for entity in ENTITIES.values():
+            table = entity.table.__table__
+            for name in (n for n, f in entity.fields.items() if f.sortable):
+                keys = resolve_sort(entity, [SortKey(field=name, direction=direction)])
+                query = select(table).where(table.c.workspace_id == "w").order_by(*order_by(table, keys, "sqlite"))
+                sql = str(query.limit(26).compile(conn, compile_kwargs={"literal_binds": True}))
+                found[f"{entity.name}.{name}"] = " ".join(
+                    r[-1] for r in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
+                )
+        return found
+
     try:
-        async with engine.connect() as conn:
-            for entity in ENTITIES.values():
-                table = entity.table.__table__
-                for name in (n for n, f in entity.fields.items() if f.sortable):
-                    keys = resolve_sort(entity, [SortKey(field=name, direction=direction)])
-                    query = select(table).where(table.c.workspace_id == "w").order_by(*order_by(table, keys, "sqlite"))
-                    sql = str(query.limit(26).compile(conn.sync_engine, compile_kwargs={"literal_binds": True}))
-                    plan = " ".join(r[-1] for r in (await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))).all())
-                    assert "TEMP B-TREE" not in plan, f"{entity.name}.{name}: {plan}"
+        found = await db.read(plans)
     finally:
-        await engine.dispose()
+        await db.dispose()
+    assert len(found) > 40
+    for where, plan in found.items():
+        assert "TEMP B-TREE" not in plan, f"{where}: {plan}"

@@ -282,7 +282,7 @@ async def test_http_rejects_foreign_host_and_origin(host: str, tmp_path: Path, s
     database = tmp_path / "crm.db"
     database.write_bytes(sqlite_template.read_bytes())
     async with (
-        http_server(f"sqlite+aiosqlite:///{database}", tmp_path, host) as server,
+        http_server(f"sqlite:///{database}", tmp_path, host) as server,
         httpx2.AsyncClient(base_url=server.base_url, timeout=5.0) as http,
     ):
         rebound = await http.post("/mcp", json=initialize, headers=headers | {"Host": "evil.example"})
@@ -297,7 +297,7 @@ async def test_http_rejects_foreign_host_and_origin(host: str, tmp_path: Path, s
 @pytest.mark.slow
 async def test_http_refuses_non_loopback_host(tmp_path: Path) -> None:
     database = tmp_path / "crm.db"
-    url = f"sqlite+aiosqlite:///{database}"
+    url = f"sqlite:///{database}"
     with anyio.fail_after(60):
         result = await anyio.run_process(
             [*SERVE, "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port()), "--database-url", url],
@@ -338,7 +338,7 @@ async def assert_example_data(database_url: str) -> None:
 
 @pytest.mark.slow
 async def test_client_stdio_example(tmp_path: Path) -> None:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'example.db'}"  # a new file: the server creates it
+    database_url = f"sqlite:///{tmp_path / 'example.db'}"  # a new file: the server creates it
     stdout = await run_example("client_stdio.py", child_env(MCP_CRM_DATABASE_URL=database_url))
     assert tool_count(stdout) >= 55
     assert "Created organization Acme Corp" in stdout
@@ -352,7 +352,7 @@ async def test_client_stdio_example(tmp_path: Path) -> None:
 async def test_client_http_example(tmp_path: Path, sqlite_template: Path) -> None:
     database = tmp_path / "crm.db"
     database.write_bytes(sqlite_template.read_bytes())
-    database_url = f"sqlite+aiosqlite:///{database}"
+    database_url = f"sqlite:///{database}"
     async with http_server(database_url, tmp_path) as server:
         port = server.base_url.rsplit(":", 1)[1]
         stdout = await run_example("client_http.py", child_env(MCP_CRM_HOST="127.0.0.1", MCP_CRM_PORT=port))

@@ -10,7 +10,7 @@ from mcp_crm.entities.models import create_model_for, update_model_for
 from mcp_crm.errors import CrmError, NotFound
 from mcp_crm.ids import new_id
 from mcp_crm.operations import Actor, Crm, ListQuery
-from mcp_crm.store import create_engine
+from mcp_crm.store import Database
 from mcp_crm.store.bootstrap import local_actor
 from mcp_crm.store.tables import Workspace
 
@@ -19,18 +19,14 @@ CONTACTS, TASKS = ENTITIES["contacts"], ENTITIES["tasks"]
 
 
 async def test_records_of_another_workspace_are_invisible(database_url):
-    engine = create_engine(database_url)
+    db = Database(database_url)
     try:
-        ours = await local_actor(engine, via="cli")
-        async with engine.begin() as conn:
-            other_id = new_id()
-            await conn.execute(
-                insert(Workspace.__table__).values(
-                    id=other_id, slug="other", name="Other", created_at=datetime.now(UTC)
-                )
-            )
+        ours = await local_actor(db, via="cli")
+        other_id = new_id()
+        workspace = {"id": other_id, "slug": "other", "name": "Other", "created_at": datetime.now(UTC)}
+        await db.write(lambda conn: conn.execute(insert(Workspace.__table__).values(workspace)))
         theirs = Actor(workspace_id=other_id, user_id=None, via="cli")
-        crm = Crm(engine)
+        crm = Crm(db)
         secret = await crm.create(theirs, CONTACTS, create_model_for(CONTACTS)(first_name="Se", last_name="Cret"))
 
         with pytest.raises(NotFound):
@@ -45,4 +41,4 @@ async def test_records_of_another_workspace_are_invisible(database_url):
         assert page.items == [] and page.total == 0
         assert (await crm.get(theirs, CONTACTS, secret["id"]))["job_title"] is None
     finally:
-        await engine.dispose()
+        await db.dispose()

@@ -29,7 +29,7 @@ DatabaseUrl = Annotated[
     typer.Option(
         "--database-url",
         envvar="MCP_CRM_DATABASE_URL",
-        help="SQLAlchemy URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db.",
+        help="SQLAlchemy URL: sqlite:///path.db or postgresql+asyncpg://user@host/db.",
         default_factory=default_database_url,
         show_default="a crm.db file in your user data folder",
     ),
@@ -76,16 +76,16 @@ def serve(
 @app.command()
 def init(database_url: DatabaseUrl) -> None:
     """Create (or upgrade) the database and print how to connect Claude Desktop or Cursor."""
-    from mcp_crm.store import create_engine, migrate
+    from mcp_crm.store import Database, migrate
     from mcp_crm.store.bootstrap import local_actor
 
     async def run() -> None:
-        engine = create_engine(database_url)
+        db = Database(database_url)
         try:
-            await migrate(engine)
-            await local_actor(engine, via="cli")
+            await migrate(db)
+            await local_actor(db, via="cli")
         finally:
-            await engine.dispose()
+            await db.dispose()
 
     anyio.run(run)
     out.print(f"[green]Database ready:[/green] {database_url}")

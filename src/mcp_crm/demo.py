@@ -21,7 +21,7 @@ from mcp_crm.entities.models import create_model_for
 from mcp_crm.errors import CrmError
 from mcp_crm.operations import Actor, Crm, ListQuery
 from mcp_crm.query import Condition
-from mcp_crm.store import create_engine, migrate
+from mcp_crm.store import Database, migrate
 from mcp_crm.store.bootstrap import local_actor
 
 BATCH = 500
@@ -450,10 +450,10 @@ async def _refuse_if_loaded(crm: Crm, actor: Actor) -> None:
 async def load_demo(database_url: str, seed: int = 7) -> dict[str, int]:
     """Create and migrate the database, then fill the local workspace; returns how many of each were created."""
     rng, today = random.Random(seed), date.today()
-    engine = create_engine(database_url)
+    db = Database(database_url)
     try:
-        await migrate(engine)
-        crm, actor = Crm(engine), (await local_actor(engine, via="cli")).using("demo")
+        await migrate(db)
+        crm, actor = Crm(db), (await local_actor(db, via="cli")).using("demo")
         await _refuse_if_loaded(crm, actor)
         counts: dict[str, int] = {}
         columns = (TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn())
@@ -480,4 +480,4 @@ async def load_demo(database_url: str, seed: int = 7) -> dict[str, int]:
             await create("tasks", task_rows(rng, deals, contacts, orgs))
         return counts
     finally:
-        await engine.dispose()
+        await db.dispose()

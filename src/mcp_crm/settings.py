@@ -11,4 +11,4 @@ def data_dir() -> Path:
 
 
 def default_database_url() -> str:
-    return os.environ.get("MCP_CRM_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir() / 'crm.db'}"
+    return os.environ.get("MCP_CRM_DATABASE_URL") or f"sqlite:///{data_dir() / 'crm.db'}"

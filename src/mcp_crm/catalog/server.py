@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from mcp_crm import __version__
 from mcp_crm.catalog.tools import AppState, all_tools
 from mcp_crm.operations import Crm
-from mcp_crm.store import create_engine, migrate
+from mcp_crm.store import Database, migrate
 from mcp_crm.store.bootstrap import local_actor
 
 INSTRUCTIONS = """\
@@ -33,16 +33,16 @@ def build_server(database_url: str, via: str = "stdio") -> MCPServer[AppState]:
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        engine = create_engine(database_url)
+        db = Database(database_url)
         try:
-            await migrate(engine)
-            state = AppState(crm=Crm(engine), actor=await local_actor(engine, via=via))
+            await migrate(db)
+            state = AppState(crm=Crm(db), actor=await local_actor(db, via=via))
             opened.append(state)
             yield state
         finally:
             if opened:
                 opened.pop()
-            await engine.dispose()
+            await db.dispose()
 
     server = MCPServer(
         "mcp-crm",
@@ -58,8 +58,7 @@ def build_server(database_url: str, via: str = "stdio") -> MCPServer[AppState]:
         if not opened:
             return JSONResponse({"status": "starting", "version": __version__}, status_code=503)
         try:
-            async with opened[-1].crm.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            await opened[-1].crm.db.read(lambda conn: conn.execute(text("SELECT 1")))
         except Exception:
             return JSONResponse({"status": "database unavailable", "version": __version__}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})

@@ -3,12 +3,12 @@ change events in that same transaction. This layer knows nothing about MCP."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mcp_crm.entities import Entity
 from mcp_crm.errors import Conflict
@@ -16,7 +16,7 @@ from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.config import describe_entity
 from mcp_crm.operations.reads import ListPage, ListQuery, get_record, list_records
 from mcp_crm.operations.writes import create_records, delete_records, update_records
-from mcp_crm.store import write_connection
+from mcp_crm.store import Database
 
 T = TypeVar("T")
 
@@ -24,17 +24,15 @@ __all__ = ["Actor", "Crm", "ListPage", "ListQuery"]
 
 
 class Crm:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-    async def _read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        async with self.engine.connect() as conn:
-            return await work(conn)
+    async def _read(self, work: Callable[[Connection], T]) -> T:
+        return await self.db.read(work)
 
-    async def _write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _write(self, work: Callable[[Connection], T]) -> T:
         try:
-            async with write_connection(self.engine) as conn:
-                return await work(conn)
+            return await self.db.write(work)
         except OperationalError as exc:
             if "locked" in str(exc.orig) or "busy" in str(exc.orig):
                 raise Conflict(

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, func, select
 
 from mcp_crm.entities import ENTITIES, Entity, Kind
 from mcp_crm.errors import CrmError
@@ -40,8 +39,8 @@ class Problems:
         raise CrmError("\n".join([f"{head}:", *(f"- {line}" for line in shown), *tail]))
 
 
-async def existing_ids(conn: AsyncConnection, actor: Actor, target: str, ids: set[str]) -> set[str]:
-    return set(await rows_by_id(conn, actor, ENTITIES[target], sorted(ids)))
+def existing_ids(conn: Connection, actor: Actor, target: str, ids: set[str]) -> set[str]:
+    return set(rows_by_id(conn, actor, ENTITIES[target], sorted(ids)))
 
 
 def _references(entity: Entity, values: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -60,15 +59,15 @@ def _references(entity: Entity, values: dict[str, Any]) -> list[tuple[str, str, 
     return refs  # type: ignore[return-value]
 
 
-async def check_references(
-    conn: AsyncConnection, actor: Actor, entity: Entity, items: list[dict[str, Any]], problems: Problems
+def check_references(
+    conn: Connection, actor: Actor, entity: Entity, items: list[dict[str, Any]], problems: Problems
 ) -> None:
     wanted: dict[str, set[str]] = defaultdict(set)
     per_item = [_references(entity, values) for values in items]
     for refs in per_item:
         for _, target, ref in refs:
             wanted[target].add(ref)
-    found = {target: await existing_ids(conn, actor, target, ids) for target, ids in wanted.items()}
+    found = {target: existing_ids(conn, actor, target, ids) for target, ids in wanted.items()}
     for index, refs in enumerate(per_item):
         for field, target, ref in refs:
             if ref not in found[target]:
@@ -89,8 +88,8 @@ def check_link_duplicates(entity: Entity, items: list[dict[str, Any]], problems:
                 problems.add(index, link.input, "lists the same id more than once.")
 
 
-async def check_unique(
-    conn: AsyncConnection,
+def check_unique(
+    conn: Connection,
     actor: Actor,
     entity: Entity,
     items: list[dict[str, Any]],
@@ -107,7 +106,7 @@ async def check_unique(
         query = select(table.c[field.name], table.c.id).where(
             table.c.workspace_id == actor.workspace_id, table.c[field.name].in_(values)
         )
-        holders = {value: rid for value, rid in (await conn.execute(query)).all()}
+        holders = {value: rid for value, rid in (conn.execute(query)).all()}
         for index, item in enumerate(items):
             value = item.get(field.name)
             if value is None:
@@ -120,7 +119,7 @@ async def check_unique(
             seen.setdefault(value, index)
 
 
-async def check_restricted_links(conn: AsyncConnection, entity: Entity, ids: list[str], problems: Problems) -> None:
+def check_restricted_links(conn: Connection, entity: Entity, ids: list[str], problems: Problems) -> None:
     """A record that other records list with `restrict_target_delete` (a service on deals) stays."""
     for owner in ENTITIES.values():
         for link in owner.links:
@@ -129,7 +128,7 @@ async def check_restricted_links(conn: AsyncConnection, entity: Entity, ids: lis
             table = link.table.__table__  # type: ignore[attr-defined]
             target = table.c[link.target_column]
             query = select(target, func.count()).where(target.in_(ids)).group_by(target)
-            counts = dict((await conn.execute(query)).all())
+            counts = dict((conn.execute(query)).all())
             for index, rid in enumerate(ids):
                 if counts.get(rid):
                     problems.add(

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, and_, func, or_, select
 
 from mcp_crm.entities import Entity
 from mcp_crm.errors import CrmError, unknown
@@ -77,14 +76,14 @@ def _text_search(entity: Entity, table: Any, q: str) -> Any:
     )
 
 
-async def get_record(conn: AsyncConnection, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any]:
+def get_record(conn: Connection, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any]:
     """One record with its links, plus `related`: the id and name behind each of its *_id fields."""
-    row = (await fetch_rows(conn, actor, entity, [record_id]))[record_id]
-    await with_links(conn, entity, [row])
-    return to_output(entity, row) | {"related": await referenced_summaries(conn, actor, entity, row)}
+    row = (fetch_rows(conn, actor, entity, [record_id]))[record_id]
+    with_links(conn, entity, [row])
+    return to_output(entity, row) | {"related": referenced_summaries(conn, actor, entity, row)}
 
 
-async def list_records(conn: AsyncConnection, actor: Actor, entity: Entity, query: ListQuery) -> ListPage:
+def list_records(conn: Connection, actor: Actor, entity: Entity, query: ListQuery) -> ListPage:
     if not 1 <= query.limit <= MAX_LIMIT:
         raise CrmError(f"limit must be between 1 and {MAX_LIMIT} (default {DEFAULT_LIMIT}).")
     chosen = selected_fields(entity, query.fields)
@@ -108,13 +107,13 @@ async def list_records(conn: AsyncConnection, actor: Actor, entity: Entity, quer
     statement = (
         select(table).where(*page_where).order_by(*order_by(table, keys, conn.dialect.name)).limit(query.limit + 1)
     )
-    rows = [dict(r) for r in (await conn.execute(statement)).mappings()]
+    rows = [dict(r) for r in (conn.execute(statement)).mappings()]
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
-    await with_links(conn, entity, rows, chosen)
+    with_links(conn, entity, rows, chosen)
     total = None
     if query.include_total:
-        total = (await conn.execute(select(func.count()).select_from(table).where(condition))).scalar_one()
+        total = (conn.execute(select(func.count()).select_from(table).where(condition))).scalar_one()
     return ListPage(
         items=[to_output(entity, row, chosen) for row in rows],
         has_more=has_more,

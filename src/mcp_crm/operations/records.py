@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, bindparam, select
 
 from mcp_crm.entities import ENTITIES, Entity, Kind, Link
 from mcp_crm.entities.models import record_model_for
@@ -27,35 +27,32 @@ def title_expression(entity: Entity) -> Any:
     return expression
 
 
-async def rows_by_id(
-    conn: AsyncConnection, actor: Actor, entity: Entity, ids: list[str], lock: bool = False
-) -> dict[str, dict[str, Any]]:
-    """Rows found by primary key, as {id: row}; rows of other workspaces are dropped, exactly as if missing.
+# Statements are built once per entity and reused with new parameters: building a SELECT costs more than
+# running it on SQLite.
 
-    The workspace is checked here rather than in SQL so the lookup is always a primary-key probe: with
-    `workspace_id = ?` in the query, PostgreSQL without fresh statistics may walk a workspace index instead."""
+
+@cache
+def _rows_by_id_statement(entity: Entity, lock: bool) -> Any:
     table = table_of(entity)
-    found: dict[str, dict[str, Any]] = {}
-    unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), 500):
-        query = select(table).where(table.c.id.in_(unique[start : start + 500]))
-        if lock and conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        for row in (await conn.execute(query)).mappings():
-            if row["workspace_id"] == actor.workspace_id:
-                found[row["id"]] = dict(row)
-    return found
+    query = select(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
+    return query.with_for_update() if lock else query
 
 
-async def link_summaries(conn: AsyncConnection, link: Link, own_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """{own id: [{id, name, ...summary columns, ...link attributes}]} for a page of records."""
-    if not own_ids:
-        return {}
+@cache
+def _title_statement(entity: Entity) -> Any:
+    table = table_of(entity)
+    return select(table.c.id, table.c.workspace_id, title_expression(entity).label("name")).where(
+        table.c.id == bindparam("id")
+    )
+
+
+@cache
+def _link_statement(link: Link) -> Any:
     target = ENTITIES[link.target]
     link_table, target_table = link.table.__table__, table_of(target)  # type: ignore[attr-defined]
     own, other = link_table.c[link.own_column], link_table.c[link.target_column]
     attributes = [c for c in link_table.c if c.name not in (link.own_column, link.target_column)]
-    query = (
+    return (
         select(
             own,
             target_table.c.id,
@@ -64,46 +61,64 @@ async def link_summaries(conn: AsyncConnection, link: Link, own_ids: list[str]) 
             *attributes,
         )
         .join(target_table, target_table.c.id == other)
-        .where(own.in_(own_ids))
+        .where(own.in_(bindparam("own_ids", expanding=True)))
         .order_by(own, "name", target_table.c.id)
     )
+
+
+def rows_by_id(
+    conn: Connection, actor: Actor, entity: Entity, ids: list[str], lock: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Rows found by primary key, as {id: row}; rows of other workspaces are dropped, exactly as if missing.
+
+    The workspace is checked here rather than in SQL so the lookup is always a primary-key probe: with
+    `workspace_id = ?` in the query, PostgreSQL without fresh statistics may walk a workspace index instead."""
+    statement = _rows_by_id_statement(entity, lock and conn.dialect.name == "postgresql")
+    found: dict[str, dict[str, Any]] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), 500):
+        for row in conn.execute(statement, {"ids": unique[start : start + 500]}).mappings():
+            if row["workspace_id"] == actor.workspace_id:
+                found[row["id"]] = dict(row)
+    return found
+
+
+def link_summaries(conn: Connection, link: Link, own_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """{own id: [{id, name, ...summary columns, ...link attributes}]} for a page of records."""
+    if not own_ids:
+        return {}
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in (await conn.execute(query)).mappings():
+    for row in conn.execute(_link_statement(link), {"own_ids": own_ids}).mappings():
         item = dict(row)
         found[item.pop(link.own_column)].append(item)
     return found
 
 
-async def with_links(
-    conn: AsyncConnection, entity: Entity, rows: list[dict[str, Any]], only: set[str] | None = None
+def with_links(
+    conn: Connection, entity: Entity, rows: list[dict[str, Any]], only: set[str] | None = None
 ) -> list[dict[str, Any]]:
     """Adds each link's summaries to the rows (in place), skipping links not in `only`."""
     ids = [r["id"] for r in rows]
     for link in entity.links:
         if only is not None and link.name not in only:
             continue
-        summaries = await link_summaries(conn, link, ids)
+        summaries = link_summaries(conn, link, ids)
         for row in rows:
             row[link.name] = summaries.get(row["id"], [])
     return rows
 
 
-async def referenced_summaries(
-    conn: AsyncConnection, actor: Actor, entity: Entity, row: dict[str, Any]
+def referenced_summaries(
+    conn: Connection, actor: Actor, entity: Entity, row: dict[str, Any]
 ) -> dict[str, dict[str, str]]:
     """{"owner_id": {"id": ..., "name": "Ada Lovelace"}, ...} for the record's non-empty references."""
     found = {}
     for field in entity.fields.values():
         if field.kind is not Kind.relation or field.target is None or row.get(field.name) is None:
             continue
-        target = ENTITIES[field.target]
-        table = table_of(target)
-        query = select(table.c.id, title_expression(target).label("name")).where(
-            table.c.workspace_id == actor.workspace_id, table.c.id == row[field.name]
-        )
-        match = (await conn.execute(query)).mappings().first()
-        if match is not None:
-            found[field.name] = dict(match)
+        match = conn.execute(_title_statement(ENTITIES[field.target]), {"id": row[field.name]}).mappings().first()
+        if match is not None and match["workspace_id"] == actor.workspace_id:
+            found[field.name] = {"id": match["id"], "name": match["name"]}
     return found
 
 

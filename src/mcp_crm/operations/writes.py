@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, delete, insert, update
 
 from mcp_crm.entities import Entity, Kind
 from mcp_crm.errors import CrmError, NotFound
@@ -41,15 +40,15 @@ def _derive(entity: Entity, before: dict[str, Any] | None, after: dict[str, Any]
     return after | (entity.derive(before, after) if entity.derive else {})
 
 
-async def create_records(
-    conn: AsyncConnection, actor: Actor, entity: Entity, inputs: list[BaseModel], bulk: bool
+def create_records(
+    conn: Connection, actor: Actor, entity: Entity, inputs: list[BaseModel], bulk: bool
 ) -> list[dict[str, Any]]:
     problems = Problems(bulk)
     now = datetime.now(UTC)
     items = [_with_actor_defaults(entity, actor, model) for model in inputs]
     check_link_duplicates(entity, items, problems)
-    await check_references(conn, actor, entity, items, problems)
-    await check_unique(conn, actor, entity, items, problems, [None] * len(items))
+    check_references(conn, actor, entity, items, problems)
+    check_unique(conn, actor, entity, items, problems, [None] * len(items))
     problems.raise_if_any()
 
     rows, links = [], []
@@ -62,11 +61,11 @@ async def create_records(
         )
         rows.append(row)
         links.append(link_values)
-    await conn.execute(insert(table_of(entity)), rows)
+    conn.execute(insert(table_of(entity)), rows)
     for row, link_values in zip(rows, links, strict=True):
-        await _replace_links(conn, entity, row["id"], link_values, replace=False)
-    records = await _read_back(conn, actor, entity, [row["id"] for row in rows])
-    await _record_events(conn, actor, entity, "created", now, [(r["id"], None, r) for r in records])
+        _replace_links(conn, entity, row["id"], link_values, replace=False)
+    records = _read_back(conn, actor, entity, [row["id"] for row in rows])
+    _record_events(conn, actor, entity, "created", now, [(r["id"], None, r) for r in records])
     return records
 
 
@@ -78,11 +77,11 @@ def _with_actor_defaults(entity: Entity, actor: Actor, model: BaseModel) -> dict
     return values
 
 
-async def fetch_rows(
-    conn: AsyncConnection, actor: Actor, entity: Entity, ids: list[str], lock: bool = False
+def fetch_rows(
+    conn: Connection, actor: Actor, entity: Entity, ids: list[str], lock: bool = False
 ) -> dict[str, dict[str, Any]]:
     """The stored rows for `ids` in the actor's workspace; raises NotFound naming any missing id."""
-    found = await rows_by_id(conn, actor, entity, ids, lock)
+    found = rows_by_id(conn, actor, entity, ids, lock)
     missing = [i for i in dict.fromkeys(ids) if i not in found]
     if missing:
         listed = ", ".join(f"'{m}'" for m in missing[:20])
@@ -93,24 +92,24 @@ async def fetch_rows(
     return found
 
 
-async def _read_back(conn: AsyncConnection, actor: Actor, entity: Entity, ids: list[str]) -> list[dict[str, Any]]:
+def _read_back(conn: Connection, actor: Actor, entity: Entity, ids: list[str]) -> list[dict[str, Any]]:
     """Records as stored (money rounded to cents, times in UTC), so a write returns what a get returns."""
     if not ids:
         return []
-    stored = await fetch_rows(conn, actor, entity, ids)
+    stored = fetch_rows(conn, actor, entity, ids)
     rows = [stored[rid] for rid in ids]
-    await with_links(conn, entity, rows)
+    with_links(conn, entity, rows)
     return [to_output(entity, row) for row in rows]
 
 
-async def update_records(
-    conn: AsyncConnection, actor: Actor, entity: Entity, changes: list[tuple[str, BaseModel]], bulk: bool
+def update_records(
+    conn: Connection, actor: Actor, entity: Entity, changes: list[tuple[str, BaseModel]], bulk: bool
 ) -> list[dict[str, Any]]:
     ids = [rid for rid, _ in changes]
     if len(set(ids)) != len(ids):
         raise CrmError("The same id appears more than once; merge its changes into one item.")
-    stored = await fetch_rows(conn, actor, entity, ids, lock=True)
-    await with_links(conn, entity, list(stored.values()))
+    stored = fetch_rows(conn, actor, entity, ids, lock=True)
+    with_links(conn, entity, list(stored.values()))
     problems = Problems(bulk)
     # fields the caller sent, each dumped whole (nested line items keep their defaults)
     sent = [model.model_dump(include=model.model_fields_set - {"id"}) for _, model in changes]
@@ -129,8 +128,8 @@ async def update_records(
                 )
                 problems.add(index, name, f"cannot be null; {hint}.")
     check_link_duplicates(entity, sent, problems)
-    await check_references(conn, actor, entity, sent, problems)
-    await check_unique(conn, actor, entity, sent, problems, ids)
+    check_references(conn, actor, entity, sent, problems)
+    check_unique(conn, actor, entity, sent, problems, ids)
     problems.raise_if_any()
 
     now = datetime.now(UTC)
@@ -147,13 +146,13 @@ async def update_records(
         if not column_changes and not link_changes:
             continue
         column_changes["updated_at"] = now
-        await conn.execute(update(table).where(table.c.id == rid).values(column_changes))
-        await _replace_links(conn, entity, rid, link_changes, replace=True)
+        conn.execute(update(table).where(table.c.id == rid).values(column_changes))
+        _replace_links(conn, entity, rid, link_changes, replace=True)
         touched.append(rid)
         events.append((rid, before_record))
-    fresh = dict(zip(touched, await _read_back(conn, actor, entity, touched), strict=True))
+    fresh = dict(zip(touched, _read_back(conn, actor, entity, touched), strict=True))
     records = {rid: fresh.get(rid) or to_output(entity, stored[rid]) for rid in ids}
-    await _record_events(
+    _record_events(
         conn,
         actor,
         entity,
@@ -185,15 +184,13 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in before.items() if after.get(k) != v and k != "updated_at"}
 
 
-async def _replace_links(
-    conn: AsyncConnection, entity: Entity, own_id: str, link_values: dict[str, Any], replace: bool
-) -> None:
+def _replace_links(conn: Connection, entity: Entity, own_id: str, link_values: dict[str, Any], replace: bool) -> None:
     for link in entity.links:
         if link.input not in link_values:
             continue
         table = link.table.__table__  # type: ignore[attr-defined]
         if replace:
-            await conn.execute(delete(table).where(table.c[link.own_column] == own_id))
+            conn.execute(delete(table).where(table.c[link.own_column] == own_id))
         rows = [
             {link.own_column: own_id, **entry}
             if isinstance(entry, dict)
@@ -201,30 +198,28 @@ async def _replace_links(
             for entry in link_values[link.input] or []
         ]
         if rows:
-            await conn.execute(insert(table), rows)
+            conn.execute(insert(table), rows)
 
 
-async def delete_records(
-    conn: AsyncConnection, actor: Actor, entity: Entity, ids: list[str], bulk: bool
-) -> list[dict[str, Any]]:
+def delete_records(conn: Connection, actor: Actor, entity: Entity, ids: list[str], bulk: bool) -> list[dict[str, Any]]:
     ids = list(dict.fromkeys(ids))
-    stored = await fetch_rows(conn, actor, entity, ids, lock=True)
+    stored = fetch_rows(conn, actor, entity, ids, lock=True)
     rows = [stored[rid] for rid in ids]
     if entity.refuse_delete and (reason := entity.refuse_delete(actor.user_id, rows)):
         raise CrmError(f"{reason} Nothing was deleted.")
     problems = Problems(bulk)
-    await check_restricted_links(conn, entity, ids, problems)
+    check_restricted_links(conn, entity, ids, problems)
     problems.raise_if_any()
-    await with_links(conn, entity, rows)
+    with_links(conn, entity, rows)
     records = [to_output(entity, row) for row in rows]
     table = table_of(entity)
-    await conn.execute(delete(table).where(table.c.id.in_(ids)))  # ids checked and locked above
-    await _record_events(conn, actor, entity, "deleted", datetime.now(UTC), [(r["id"], r, None) for r in records])
+    conn.execute(delete(table).where(table.c.id.in_(ids)))  # ids checked and locked above
+    _record_events(conn, actor, entity, "deleted", datetime.now(UTC), [(r["id"], r, None) for r in records])
     return records
 
 
-async def _record_events(
-    conn: AsyncConnection,
+def _record_events(
+    conn: Connection,
     actor: Actor,
     entity: Entity,
     action: str,
@@ -249,4 +244,4 @@ async def _record_events(
         }
         for rid, before, after in changes
     ]
-    await conn.execute(insert(EVENTS), rows)
+    conn.execute(insert(EVENTS), rows)

@@ -5,9 +5,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mcp_crm.store.engine import write_connection
+from mcp_crm.store.database import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -19,9 +18,12 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-async def migrate(engine: AsyncEngine) -> None:
-    async with write_connection(engine) as conn:
-        if engine.dialect.name == "postgresql":
-            # two servers starting at once must not both run the same migration
-            await conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
-        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+def _upgrade(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        # two servers starting at once must not both run the same migration
+        conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+    command.upgrade(alembic_config(conn), "head")
+
+
+async def migrate(db: Database) -> None:
+    await db.write(_upgrade)

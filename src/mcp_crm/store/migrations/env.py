@@ -30,18 +30,19 @@ def run(connection) -> None:  # type: ignore[no-untyped-def]
         context.run_migrations()
 
 
-async def _run_with_own_engine() -> None:
+async def _run_with_own_database() -> None:
     from mcp_crm.settings import default_database_url
-    from mcp_crm.store.engine import create_engine
+    from mcp_crm.store.database import Database
 
-    engine = create_engine(default_database_url())
-    async with engine.begin() as conn:
-        await conn.run_sync(run)
-    await engine.dispose()
+    db = Database(default_database_url())
+    try:
+        await db.write(run)
+    finally:
+        await db.dispose()
 
 
 connection = context.config.attributes.get("connection")
 if connection is not None:
     run(connection)
 else:
-    asyncio.run(_run_with_own_engine())
+    asyncio.run(_run_with_own_database())
