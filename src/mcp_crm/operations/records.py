@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, select
 from mcp_crm.entities import ENTITIES, Entity, Kind, Link
 from mcp_crm.entities.models import record_model_for
 from mcp_crm.operations.actor import Actor
+from mcp_crm.store.types import ScaledDecimal, UTCDateTime
 
 
 def table_of(entity: Entity) -> Any:
@@ -120,6 +121,17 @@ def referenced_summaries(
         if match is not None and match["workspace_id"] == actor.workspace_id:
             found[field.name] = {"id": match["id"], "name": match["name"]}
     return found
+
+
+def as_stored(conn: Connection, entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
+    """The row as the database hands it back (money rounded to cents, times in UTC), computed without
+    reading it back: values go through each column type's way in and way out."""
+    dialect, stored = conn.dialect, dict(row)
+    for column in table_of(entity).c:
+        if isinstance(column.type, UTCDateTime | ScaledDecimal) and stored.get(column.name) is not None:
+            bound = column.type.process_bind_param(stored[column.name], dialect)
+            stored[column.name] = column.type.process_result_value(bound, dialect)
+    return stored
 
 
 def to_output(entity: Entity, row: dict[str, Any], fields: set[str] | None = None) -> dict[str, Any]:

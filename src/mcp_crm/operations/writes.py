@@ -22,7 +22,7 @@ from mcp_crm.operations.checks import (
     check_restricted_links,
     check_unique,
 )
-from mcp_crm.operations.records import rows_by_id, table_of, to_output, with_links
+from mcp_crm.operations.records import as_stored, rows_by_id, table_of, to_output, with_links
 from mcp_crm.store.tables import ChangeEvent
 
 EVENTS = ChangeEvent.__table__  # type: ignore[attr-defined]
@@ -64,7 +64,12 @@ def create_records(
     conn.execute(insert(table_of(entity)), rows)
     for row, link_values in zip(rows, links, strict=True):
         _replace_links(conn, entity, row["id"], link_values, replace=False)
-    records = _read_back(conn, actor, entity, [row["id"] for row in rows])
+    stored = [as_stored(conn, entity, row) for row in rows]
+    linked = {link.name for link in entity.links if any(values.get(link.input) for values in links)}
+    with_links(conn, entity, stored, only=linked)
+    for row in stored:
+        row.update({link.name: [] for link in entity.links if link.name not in linked})
+    records = [to_output(entity, row) for row in stored]
     _record_events(conn, actor, entity, "created", now, [(r["id"], None, r) for r in records])
     return records
 
