@@ -29,7 +29,7 @@ DatabaseUrl = Annotated[
     typer.Option(
         "--database-url",
         envvar="MCP_CRM_DATABASE_URL",
-        help="SQLAlchemy URL: sqlite:///path.db or postgresql+asyncpg://user@host/db.",
+        help="sqlite:////absolute/path.db or postgresql://user:password@host:5432/db.",
         default_factory=default_database_url,
         show_default="a crm.db file in your user data folder",
     ),

@@ -23,6 +23,23 @@ _INPUT_ONLY = {
 }
 
 
+def output_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """An output schema with its definitions written in place: outputs are never recursive, and a client
+    validating every result resolves no `$ref` (in the Python SDK's validator, most of the cost)."""
+    definitions = schema.get("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: inline(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return compact(inline(schema), output=True)
+
+
 def compact(schema: Any, output: bool = False) -> Any:
     if isinstance(schema, list):
         return [compact(item, output) for item in schema]

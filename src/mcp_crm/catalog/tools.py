@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from mcp_crm.catalog.descriptions import describe
 from mcp_crm.catalog.errors import explain
 from mcp_crm.catalog.models import ToolInput, inputs, outputs
-from mcp_crm.catalog.schemas import compact
+from mcp_crm.catalog.schemas import compact, output_schema
 from mcp_crm.entities import ENTITIES, Entity
 from mcp_crm.errors import CrmError
 from mcp_crm.operations import Actor, Crm, ListQuery
@@ -171,7 +171,7 @@ def make_tool(
         fn_metadata=FuncMetadata(
             arg_model=arg_model,
             output_model=output_model,
-            output_schema=compact(output_model.model_json_schema(mode="serialization"), output=True),
+            output_schema=output_schema(output_model.model_json_schema(mode="serialization")),
         ),
         is_async=True,
         annotations=annotations.model_copy(update={"title": title}),

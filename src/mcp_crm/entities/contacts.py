@@ -38,10 +38,10 @@ class Contact(Record, table=True):
         description="The primary phone (kept from `phones`).",
         schema_extra=meta(read_only=True),
     )
-    job_title: str | None = Field(None, max_length=200)
+    job_title: str | None = Field(None, max_length=200, description="Role, e.g. Head of Procurement.")
     notes: str | None = long_text()
-    address: Address | None = Field(None, sa_type=JSON)
-    birthday: date | None = None
+    address: Address | None = Field(None, sa_type=JSON, description="Postal address.")
+    birthday: date | None = Field(None, description="YYYY-MM-DD.")
     tags: list[str] = Field(default_factory=list, sa_type=JSON, description="Free labels such as 'vip'.")
     owner_id: str | None = owner("The user who owns the contact.")
 

@@ -32,7 +32,7 @@ class Deal(Record, table=True):
         "open", sa_type=String(10), description="Setting won or lost stamps won_at / lost_at."
     )
     probability: int | None = Field(None, ge=0, le=100, description="Chance of winning, in percent.")
-    expected_close_date: date | None = None
+    expected_close_date: date | None = Field(None, description="YYYY-MM-DD.")
     won_at: datetime | None = Field(
         None, sa_type=UTCDateTime, description="When the deal was won; set on won deals only."
     )

@@ -22,14 +22,14 @@ class Organization(Record, table=True):
         description="Web domain without scheme, e.g. acme.com.",
     )
     website: str | None = Field(None, max_length=500, schema_extra=meta(pattern=r"^https?://"), description="Full URL.")
-    industry: str | None = Field(None, max_length=100)
+    industry: str | None = Field(None, max_length=100, description="Free text, e.g. Logistics.")
     relationship: Literal["prospect", "customer", "vendor", "partner"] = Field(
         "prospect", sa_type=String(20), description="How the organization relates to the team."
     )
     status: Literal["active", "inactive"] = Field("active", sa_type=String(20))
-    employee_count: int | None = Field(None, ge=0)
-    phone: str | None = Field(None, max_length=40)
-    address: Address | None = Field(None, sa_type=JSON)
+    employee_count: int | None = Field(None, ge=0, description="Headcount, roughly.")
+    phone: str | None = Field(None, max_length=40, description="Main switchboard number.")
+    address: Address | None = Field(None, sa_type=JSON, description="Postal address.")
     notes: str | None = long_text()
     tags: list[str] = Field(default_factory=list, sa_type=JSON)
     owner_id: str | None = owner("The user who owns it.")

@@ -29,12 +29,22 @@ class Task(Record, table=True):
         None, sa_type=UTCDateTime, description="Due date and time, ISO 8601 (UTC unless an offset is given)."
     )
     done: bool = Field(False, description="Setting true stamps completed_at; false clears it.")
-    completed_at: datetime | None = Field(None, sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(None, sa_type=UTCDateTime, description="When it was done.")
     priority: Literal["low", "normal", "high", "urgent"] = Field("normal", sa_type=String(10))
     assignee_id: str | None = owner("The user who does it.")
-    contact_id: str | None = Field(None, foreign_key="contacts.id", ondelete="SET NULL", max_length=36)
-    organization_id: str | None = Field(None, foreign_key="organizations.id", ondelete="SET NULL", max_length=36)
-    deal_id: str | None = Field(None, foreign_key="deals.id", ondelete="SET NULL", max_length=36)
+    contact_id: str | None = Field(
+        None, foreign_key="contacts.id", ondelete="SET NULL", max_length=36, description="The contact it concerns."
+    )
+    organization_id: str | None = Field(
+        None,
+        foreign_key="organizations.id",
+        ondelete="SET NULL",
+        max_length=36,
+        description="The organization it concerns.",
+    )
+    deal_id: str | None = Field(
+        None, foreign_key="deals.id", ondelete="SET NULL", max_length=36, description="The deal it moves forward."
+    )
 
 
 def _stamp_completion(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
