@@ -4,7 +4,6 @@ Adding an operator is one entry here; error messages and the config answer read 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,6 +14,7 @@ from sqlalchemy import Text, and_, cast, exists, false, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from mcp_crm.entities.spec import FieldSpec, Kind
+from mcp_crm.store.types import json_text
 
 ValueShape = Literal["none", "one", "list", "pair", "text"]
 Build = Callable[[Any, Any, FieldSpec], ColumnElement[bool]]
@@ -124,7 +124,7 @@ def build_json_list(column: Any, op: str, value: Any, field: FieldSpec) -> Colum
     as_text = cast(column, Text)
 
     def has(item: str) -> ColumnElement[bool]:
-        needle = json.dumps(item, ensure_ascii=False) if field.kind is Kind.tags else item
+        needle = json_text(item) if field.kind is Kind.tags else item
         return as_text.ilike(f"%{like_escape(needle)}%", escape="\\")
 
     match op:

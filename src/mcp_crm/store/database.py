@@ -7,7 +7,6 @@ SQLAlchemy's greenlet bridge. The operations layer is the same code on both."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,13 +17,11 @@ from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from mcp_crm.store.types import json_text
+
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_DRIVERS = ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite")
-
-
-def _json_dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class Database:
@@ -40,7 +37,7 @@ class Database:
         elif parsed.get_backend_name() == "postgresql":
             self._sqlite = None
             self._postgres = create_async_engine(
-                str(parsed.set(drivername="postgresql+asyncpg")), json_serializer=_json_dumps, pool_pre_ping=True
+                str(parsed.set(drivername="postgresql+asyncpg")), json_serializer=json_text, pool_pre_ping=True
             )
         else:
             raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///path.db or postgresql://user@host/db.")
@@ -78,7 +75,7 @@ def _in_transaction(engine: Engine, work: Callable[[Connection], T], write: bool
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_sync_engine(url, json_serializer=_json_dumps, connect_args={"check_same_thread": False})
+    engine = create_sync_engine(url, json_serializer=json_text, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
