@@ -432,8 +432,8 @@ async def figure_create(
             f"Raw baseline ({raw_seconds:.2f} s): the same rows, batch by batch interleaved with the MCP calls; "
             f"new ids/timestamps made the same way, JSON columns as JSON text, one BEGIN IMMEDIATE..COMMIT "
             f"per batch, WAL + synchronous=NORMAL, into a separately migrated database (same indexes). "
-            f"The product also checks references, writes one change_events row per record, reads the "
-            f"records back and returns them."
+            f"The product also validates every item, checks references, writes one change_events row per "
+            f"record and returns each record's id and name."
         )
     return figure
 

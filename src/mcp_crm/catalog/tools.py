@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from mcp_crm.catalog.schemas import compact, output_schema
 from mcp_crm.entities import ENTITIES, Entity
 from mcp_crm.errors import CrmError
 from mcp_crm.operations import Actor, Crm, ListQuery
+from mcp_crm.store.types import json_text
 
 log = logging.getLogger("mcp_crm")
 
@@ -57,7 +57,7 @@ class CrmTool(Tool):
                 f"{self.name} failed with an internal error (logged on the server); the call was rolled back."
             ) from exc
         result = CallToolResult(
-            content=[TextContent(type="text", text=json.dumps(structured, ensure_ascii=False))],
+            content=[TextContent(type="text", text=json_text(structured))],
             structured_content=structured,
         )
         return self.fn_metadata.convert_result(result) if convert_result else result
@@ -67,10 +67,6 @@ READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 UPDATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 DELETE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
-
-
-def _changes(args: BaseModel) -> BaseModel:
-    return args
 
 
 def summarised(entity: Entity, records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
@@ -45,7 +45,6 @@ class ListPage:
     has_more: bool
     next_cursor: str | None
     total: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def selected_fields(entity: Entity, fields: list[str] | None) -> set[str] | None:

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Connection, delete, insert, update
 
-from mcp_crm.entities import Entity, Kind
+from mcp_crm.entities import Entity, FieldSpec, Kind, Link
 from mcp_crm.errors import CrmError, NotFound
 from mcp_crm.ids import new_id
 from mcp_crm.operations.actor import Actor
@@ -62,8 +62,7 @@ def create_records(
         rows.append(row)
         links.append(link_values)
     conn.execute(insert(table_of(entity)), rows)
-    for row, link_values in zip(rows, links, strict=True):
-        _replace_links(conn, entity, row["id"], link_values, replace=False)
+    _write_links(conn, entity, [(row["id"], link_values) for row, link_values in zip(rows, links, strict=True)])
     stored = [as_stored(conn, entity, row) for row in rows]
     linked = {link.name for link in entity.links if any(values.get(link.input) for values in links)}
     with_links(conn, entity, stored, only=linked)
@@ -122,16 +121,7 @@ def update_records(
         for name, value in values.items():
             field = entity.writable[name]
             if value is None and not field.nullable:
-                hint = (
-                    "use [] to empty it"
-                    if field.kind in (Kind.tags, Kind.objects, Kind.relations)
-                    else (
-                        "it is required"
-                        if field.required
-                        else f"set one of its values instead (default {field.default!r})"
-                    )
-                )
-                problems.add(index, name, f"cannot be null; {hint}.")
+                problems.add(index, name, f"cannot be null; {_how_to_clear(field)}.")
     check_link_duplicates(entity, sent, problems)
     check_references(conn, actor, entity, sent, problems)
     check_unique(conn, actor, entity, sent, problems, ids)
@@ -152,7 +142,7 @@ def update_records(
             continue
         column_changes["updated_at"] = now
         conn.execute(update(table).where(table.c.id == rid).values(column_changes))
-        _replace_links(conn, entity, rid, link_changes, replace=True)
+        _write_links(conn, entity, [(rid, link_changes)], replace=True)
         touched.append(rid)
         events.append((rid, before_record))
     fresh = dict(zip(touched, _read_back(conn, actor, entity, touched), strict=True))
@@ -168,6 +158,12 @@ def update_records(
     return [records[rid] for rid in ids]
 
 
+def _how_to_clear(field: FieldSpec) -> str:
+    if field.kind in (Kind.tags, Kind.objects, Kind.relations):
+        return "use [] to empty it"
+    return "it is required" if field.required else f"set one of its values instead (default {field.default!r})"
+
+
 def _same_links(entity: Entity, name: str, wanted: list[Any], stored: dict[str, Any]) -> bool:
     link = next(link for link in entity.links if link.input == name)
     current = {(s["id"], *(str(s[a]) for a in _attribute_names(link))) for s in stored.get(link.name, [])}
@@ -178,7 +174,7 @@ def _same_links(entity: Entity, name: str, wanted: list[Any], stored: dict[str, 
     return current == new
 
 
-def _attribute_names(link: Any) -> list[str]:
+def _attribute_names(link: Link) -> list[str]:
     if link.attributes is None:
         return []
     return [n for n in link.attributes.model_fields if n != link.target_column]
@@ -189,18 +185,23 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in before.items() if after.get(k) != v and k != "updated_at"}
 
 
-def _replace_links(conn: Connection, entity: Entity, own_id: str, link_values: dict[str, Any], replace: bool) -> None:
+def _write_links(
+    conn: Connection, entity: Entity, changes: list[tuple[str, dict[str, Any]]], replace: bool = False
+) -> None:
+    """Stores the links each record was given (`replace`: instead of the ones it had), one statement per link."""
     for link in entity.links:
-        if link.input not in link_values:
+        given = [(own_id, values[link.input] or []) for own_id, values in changes if link.input in values]
+        if not given:
             continue
         table = link.table.__table__  # type: ignore[attr-defined]
         if replace:
-            conn.execute(delete(table).where(table.c[link.own_column] == own_id))
+            conn.execute(delete(table).where(table.c[link.own_column].in_([own_id for own_id, _ in given])))
         rows = [
             {link.own_column: own_id, **entry}
             if isinstance(entry, dict)
             else {link.own_column: own_id, link.target_column: entry}
-            for entry in link_values[link.input] or []
+            for own_id, entries in given
+            for entry in entries
         ]
         if rows:
             conn.execute(insert(table), rows)
