@@ -2,7 +2,7 @@
 
 from mcp_crm.query.filters import And, Condition, FilterNode, Not, Or, compile_filter
 from mcp_crm.query.operators import OPERATORS, operators_for
-from mcp_crm.query.pages import Page, SortKey, keyset_after, make_cursor, order_by, read_cursor
+from mcp_crm.query.pages import SortKey, keyset_after, make_cursor, order_by, read_cursor
 
 __all__ = [
     "OPERATORS",
@@ -11,7 +11,6 @@ __all__ = [
     "FilterNode",
     "Not",
     "Or",
-    "Page",
     "SortKey",
     "compile_filter",
     "keyset_after",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -29,14 +28,6 @@ class SortKey(BaseModel):
 
     field: str = Field(description="A sortable field; see the entity's *_config tool.")
     direction: Literal["asc", "desc"] = "asc"
-
-
-@dataclass(frozen=True)
-class Page:
-    """Resolved sort keys (id last) and where to start."""
-
-    keys: tuple[tuple[FieldSpec, bool], ...]  # (field, descending)
-    after: list[Any] | None  # the previous page's last sort values, id last
 
 
 def resolve_sort(entity: Entity, sort: list[SortKey] | None) -> tuple[tuple[FieldSpec, bool], ...]:
