@@ -96,6 +96,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
     return url
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database that does not exist yet (SQLite) or has no tables (PostgreSQL)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'new.db'}"
+        return
+    request.getfixturevalue("postgres_url")  # skips, or fails under MCP_CRM_REQUIRE_POSTGRES, when unreachable
+    name = f"mcp_crm_test_empty_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    yield f"{PG_DSN.rsplit('/', 1)[0]}/{name}"
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture
 async def client(database_url: str) -> AsyncIterator[Client]:
     """An in-memory client of a server on a fresh database (2026 protocol)."""

@@ -4,11 +4,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from mcp import Client
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from mcp_crm.catalog.server import build_server
-from mcp_crm.store import Database
+from mcp_crm.store import Database, migrate
 from tests.helpers import call
 
 pytestmark = pytest.mark.anyio
@@ -105,3 +105,40 @@ async def test_every_sortable_field_is_sorted_by_an_index_walk(tmp_path, sqlite_
     assert len(found) > 40
     for where, plan in found.items():
         assert "TEMP B-TREE" not in plan, f"{where}: {plan}"
+
+
+async def test_migrations_downgrade_to_nothing_and_back(database_url):
+    from alembic import command
+
+    from mcp_crm.store.migrate import alembic_config
+
+    def tables(conn):
+        return set(inspect(conn).get_table_names())
+
+    db = Database(database_url)
+    try:
+        await db.write(lambda conn: command.downgrade(alembic_config(conn), "base"))
+        assert await db.read(tables) <= {"alembic_version"}
+        await migrate(db)
+        assert {"contacts", "deals", "change_events"} <= await db.read(tables)
+    finally:
+        await db.dispose()
+
+
+async def test_concurrent_first_starts_migrate_once(empty_database_url):
+    """Two servers opening the same new database at once both come up (SQLite: the write lock and a retried
+    switch to WAL; PostgreSQL: an advisory lock), and the schema is created once."""
+    import anyio
+
+    databases = [Database(empty_database_url), Database(empty_database_url)]
+    try:
+        async with anyio.create_task_group() as group:
+            for db in databases:
+                group.start_soon(migrate, db)
+        version = await databases[0].read(
+            lambda conn: conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        )
+        assert len(version) == 1
+    finally:
+        for db in databases:
+            await db.dispose()

@@ -7,6 +7,8 @@ SQLAlchemy's greenlet bridge. The operations layer is the same code on both."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -74,6 +76,21 @@ def _in_transaction(engine: Engine, work: Callable[[Connection], T], write: bool
             return work(conn)
 
 
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a lasting property of the file). Two processes opening a new file at once
+    can collide here, and SQLite answers "locked" at once rather than waiting, so retry for a while."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _sqlite_engine(url: str) -> Engine:
     engine = create_sync_engine(url, json_serializer=json_text, connect_args={"check_same_thread": False})
 
@@ -83,10 +100,10 @@ def _sqlite_engine(url: str) -> Engine:
         # transactions cannot say IMMEDIATE).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
