@@ -158,10 +158,6 @@ class Entity:
     # (acting user id, records about to be deleted) -> why not, or None to allow
     refuse_delete: Callable[[str | None, list[dict[str, Any]]], str | None] | None = None
 
-    @property
-    def title(self) -> str:
-        return self.name.capitalize()
-
     @cached_property
     def fields(self) -> dict[str, FieldSpec]:
         indexed = _indexed_columns(self.table.__table__)  # type: ignore[attr-defined]
@@ -184,9 +180,6 @@ class Entity:
     @cached_property
     def writable(self) -> dict[str, FieldSpec]:
         return {n: f for n, f in self.fields.items() if not f.read_only}
-
-    def field(self, name: str) -> FieldSpec:
-        return self.fields[name]
 
 
 def _indexed_columns(table: Any) -> set[str]:
