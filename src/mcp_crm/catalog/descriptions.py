@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mcp_crm.entities import Entity
+from mcp_crm.entities import Entity, FieldSpec
 from mcp_crm.query import operators_for
 
 FILTER_SYNTAX = (
@@ -26,7 +26,7 @@ def describe(entity: Entity, verb: str) -> str:
     e, one = entity.name, entity.singular
     return {
         "create": (
-            f"Create one {one}. {entity.description} Required: {_required(entity)}. "
+            f"Create one {one}. {_what(entity)} Required: {_required(entity)}. "
             f"Example: {_json(entity.example)}. Returns the new {one} with its id. "
             f"For several at once use {e}_create_many; to find existing ones first use {e}_list."
         ),
@@ -41,6 +41,7 @@ def describe(entity: Entity, verb: str) -> str:
         ),
         "list": (
             f"Find {e}. {FILTER_SYNTAX} Filterable fields: {_filterable(entity)}. "
+            f"Sortable: {_sortable(entity)}. Text operators contains/starts_with/ends_with ignore case. "
             f"Example filter: {_json(entity.example_filter)}. "
             'Sort: [{"field": "updated_at", "direction": "desc"}]. '
             "Returns items, has_more and next_cursor: pass next_cursor as cursor (same filter and sort) for "
@@ -57,7 +58,7 @@ def describe(entity: Entity, verb: str) -> str:
             "nothing is written and the error names each bad item by index. Returns each record's id and name."
         ),
         "delete": (f"Delete one {one} permanently and return it as it was. {_delete_rule(entity)}"),
-        "delete_many": f"Delete 1-500 {e} by id in one atomic call. {_delete_rule(entity)}",
+        "delete_many": f"Delete 1-500 {e} by id in one atomic call. For each: {_lowered(_delete_rule(entity))}",
         "config": (
             f"Describe {e}: every field with its type, whether it is required, filterable and sortable, the "
             "filter operators it accepts, allowed values and the records it references. Read this before "
@@ -66,8 +67,24 @@ def describe(entity: Entity, verb: str) -> str:
     }[verb]
 
 
+def _what(entity: Entity) -> str:
+    """ "Deals are sales opportunities with ..." """
+    return f"{entity.name.capitalize()} are {_lowered(entity.description)}"
+
+
+def _lowered(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
 def _filterable(entity: Entity) -> str:
-    return ", ".join(f"{f.name} ({f.kind.value})" for f in entity.fields.values() if f.filterable and operators_for(f))
+    def kind(field: FieldSpec) -> str:
+        return f"enum: {'|'.join(field.enum)}" if field.enum else field.kind.value
+
+    return ", ".join(f"{f.name} ({kind(f)})" for f in entity.fields.values() if f.filterable and operators_for(f))
+
+
+def _sortable(entity: Entity) -> str:
+    return ", ".join(name for name, field in entity.fields.items() if field.sortable)
 
 
 def _delete_rule(entity: Entity) -> str:
