@@ -57,8 +57,9 @@ def describe(entity: Entity, verb: str) -> str:
             f"Change 1-500 {e} in one atomic call, each item {{id, ...fields to change}}. If any item is invalid "
             "nothing is written and the error names each bad item by index. Returns each record's id and name."
         ),
-        "delete": (f"Delete one {one} permanently and return it as it was. {_delete_rule(entity)}"),
-        "delete_many": f"Delete 1-500 {e} by id in one atomic call. For each: {_lowered(_delete_rule(entity))}",
+        "delete": f"Delete one {one} permanently and return it as it was. {entity.on_delete}".strip(),
+        "delete_many": f"Delete 1-500 {e} by id in one atomic call."
+        + (f" For each: {_lowered(entity.on_delete)}" if entity.on_delete else ""),
         "config": (
             f"Describe {e}: every field with its type, whether it is required, filterable and sortable, the "
             "filter operators it accepts, allowed values and the records it references. Read this before "
@@ -85,7 +86,3 @@ def _filterable(entity: Entity) -> str:
 
 def _sortable(entity: Entity) -> str:
     return ", ".join(name for name, field in entity.fields.items() if field.sortable)
-
-
-def _delete_rule(entity: Entity) -> str:
-    return entity.on_delete
