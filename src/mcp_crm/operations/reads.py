@@ -10,8 +10,8 @@ from sqlalchemy import Connection, and_, func, or_, select
 from mcp_crm.entities import Entity
 from mcp_crm.errors import CrmError, unknown
 from mcp_crm.operations.actor import Actor
-from mcp_crm.operations.records import referenced_summaries, table_of, to_output, with_links
-from mcp_crm.operations.writes import fetch_rows
+from mcp_crm.operations.records import row_with_related, table_of, to_output, with_links
+from mcp_crm.operations.writes import not_found
 from mcp_crm.query import (
     FilterNode,
     SortKey,
@@ -77,9 +77,11 @@ def _text_search(entity: Entity, table: Any, q: str) -> Any:
 
 def get_record(conn: Connection, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any]:
     """One record with its links, plus `related`: the id and name behind each of its *_id fields."""
-    row = (fetch_rows(conn, actor, entity, [record_id]))[record_id]
+    row = row_with_related(conn, actor, entity, record_id)
+    if row is None:
+        raise not_found(entity, [record_id])
     with_links(conn, entity, [row])
-    return to_output(entity, row) | {"related": referenced_summaries(conn, actor, entity, row)}
+    return to_output(entity, row) | {"related": row["related"]}
 
 
 def list_records(conn: Connection, actor: Actor, entity: Entity, query: ListQuery) -> ListPage:

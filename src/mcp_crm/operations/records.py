@@ -109,18 +109,36 @@ def with_links(
     return rows
 
 
-def referenced_summaries(
-    conn: Connection, actor: Actor, entity: Entity, row: dict[str, Any]
-) -> dict[str, dict[str, str]]:
-    """{"owner_id": {"id": ..., "name": "Ada Lovelace"}, ...} for the record's non-empty references."""
-    found = {}
-    for field in entity.fields.values():
-        if field.kind is not Kind.relation or field.target is None or row.get(field.name) is None:
-            continue
-        match = conn.execute(_title_statement(ENTITIES[field.target]), {"id": row[field.name]}).mappings().first()
-        if match is not None and match["workspace_id"] == actor.workspace_id:
-            found[field.name] = {"id": match["id"], "name": match["name"]}
-    return found
+def row_with_related(conn: Connection, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any] | None:
+    """One row plus `related`, the id and name behind each of its set *_id fields, in one statement."""
+    row = conn.execute(_row_with_related_statement(entity), {"id": record_id}).mappings().first()
+    if row is None or row["workspace_id"] != actor.workspace_id:
+        return None
+    found = dict(row)
+    related = {}
+    for name in _reference_fields(entity):
+        title = found.pop(f"{name}.name")
+        if found[name] is not None and title is not None:
+            related[name] = {"id": found[name], "name": title}
+    return found | {"related": related}
+
+
+def _reference_fields(entity: Entity) -> list[str]:
+    return [n for n, f in entity.fields.items() if f.kind is Kind.relation and f.target is not None]
+
+
+@cache
+def _row_with_related_statement(entity: Entity) -> Any:
+    table = table_of(entity)
+    titles = []
+    for name in _reference_fields(entity):
+        target = ENTITIES[entity.fields[name].target]  # type: ignore[index]
+        other = table_of(target)
+        title = select(title_expression(target)).where(
+            other.c.id == table.c[name], other.c.workspace_id == table.c.workspace_id
+        )
+        titles.append(title.scalar_subquery().label(f"{name}.name"))
+    return select(table, *titles).where(table.c.id == bindparam("id"))
 
 
 def as_stored(conn: Connection, entity: Entity, row: dict[str, Any]) -> dict[str, Any]:

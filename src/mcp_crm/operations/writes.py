@@ -88,12 +88,14 @@ def fetch_rows(
     found = rows_by_id(conn, actor, entity, ids, lock)
     missing = [i for i in dict.fromkeys(ids) if i not in found]
     if missing:
-        listed = ", ".join(f"'{m}'" for m in missing[:20])
-        raise NotFound(
-            f"No {entity.singular} with id {listed} (it may have been deleted; find ids with {entity.name}_list). "
-            "Nothing was changed."
-        )
+        raise not_found(entity, missing, "Nothing was changed.")
     return found
+
+
+def not_found(entity: Entity, ids: list[str], tail: str = "") -> NotFound:
+    listed = ", ".join(f"'{m}'" for m in ids[:20])
+    text = f"No {entity.singular} with id {listed} (it may have been deleted; find ids with {entity.name}_list)."
+    return NotFound(f"{text} {tail}".strip())
 
 
 def _read_back(conn: Connection, actor: Actor, entity: Entity, ids: list[str]) -> list[dict[str, Any]]:
