@@ -51,6 +51,7 @@ def describe(entity: Entity, verb: str) -> str:
         "update": (
             f"Change one {one}: send its id and only the fields to change; null clears an optional field; "
             "list fields (tags, emails, links) are replaced as a whole. Unknown fields are rejected. "
+            "Send expected_revision (the revision you read) to avoid overwriting someone else's change. "
             f"Returns the {one} as it is now."
         ),
         "update_many": (

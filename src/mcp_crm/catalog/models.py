@@ -20,6 +20,18 @@ class ToolInput(ArgModelBase):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
 
+def _expected_revision(entity: Entity) -> Any:
+    return (
+        int | None,
+        Field(
+            None,
+            ge=1,
+            description=f"The revision you read; if the {entity.singular} changed since, nothing is written and "
+            "the error says what changed.",
+        ),
+    )
+
+
 def _id(entity: Entity) -> Any:
     return (str, Field(max_length=36, description=f"The {entity.singular}'s id."))
 
@@ -28,7 +40,9 @@ def _id(entity: Entity) -> Any:
 def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
     Plural, Singular = entity.name.capitalize(), entity.singular.capitalize()
     create, changes = create_model_for(entity), update_model_for(entity)
-    update_item = create_model(f"{Singular}Update", __base__=changes, id=_id(entity))
+    update_item = create_model(
+        f"{Singular}Update", __base__=changes, id=_id(entity), expected_revision=_expected_revision(entity)
+    )
     return {
         "create": create_model(f"{Plural}CreateInput", __base__=(create, ToolInput)),
         "create_many": create_model(
@@ -89,7 +103,9 @@ def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
                 ),
             ),
         ),
-        "delete": create_model(f"{Plural}DeleteInput", __base__=ToolInput, id=_id(entity)),
+        "delete": create_model(
+            f"{Plural}DeleteInput", __base__=ToolInput, id=_id(entity), expected_revision=_expected_revision(entity)
+        ),
         "delete_many": create_model(
             f"{Plural}DeleteManyInput",
             __base__=ToolInput,

@@ -114,7 +114,7 @@ def entity_handlers(entity: Entity) -> dict[str, tuple[Handler, ToolAnnotations]
         return summarised(entity, await s.crm.update_many(a, entity, [(item.id, item) for item in args.items]))
 
     async def delete(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
-        return {"deleted": await s.crm.delete(a, entity, args.id)}
+        return {"deleted": await s.crm.delete(a, entity, args.id, args.expected_revision)}
 
     async def delete_many(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
         records = await s.crm.delete_many(a, entity, args.ids)

@@ -24,7 +24,7 @@ from sqlmodel.main import FieldInfoMetadata
 from mcp_crm.ids import new_id
 from mcp_crm.store.types import UTCDateTime
 
-SYSTEM_FIELDS = ("id", "workspace_id", "created_at", "updated_at")
+SYSTEM_FIELDS = ("id", "workspace_id", "created_at", "updated_at", "revision")
 
 
 class Kind(StrEnum):
@@ -52,6 +52,11 @@ class Record(SQLModel):
     workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
     created_at: datetime = Field(sa_type=UTCDateTime, description="When the record was created (UTC).")
     updated_at: datetime = Field(sa_type=UTCDateTime, description="When the record last changed (UTC).")
+    revision: int = Field(
+        1,
+        description="Goes up by one with every change; send it back as expected_revision to change only what you read.",
+        sa_column_kwargs={"server_default": "1"},
+    )
 
 
 def meta(pattern: str | None = None, **facts: Any) -> dict[str, Any]:

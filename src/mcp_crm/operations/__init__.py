@@ -67,8 +67,12 @@ class Crm:
     ) -> list[dict[str, Any]]:
         return await self._write(lambda c: update_records(c, actor, entity, changes, bulk=True))
 
-    async def delete(self, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any]:
-        (record,) = await self._write(lambda c: delete_records(c, actor, entity, [record_id], bulk=False))
+    async def delete(
+        self, actor: Actor, entity: Entity, record_id: str, expected_revision: int | None = None
+    ) -> dict[str, Any]:
+        (record,) = await self._write(
+            lambda c: delete_records(c, actor, entity, [record_id], bulk=False, expected_revision=expected_revision)
+        )
         return record
 
     async def delete_many(self, actor: Actor, entity: Entity, ids: list[str]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from mcp_crm.entities import ENTITIES, Entity, Kind
 from mcp_crm.errors import CrmError
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.records import rows_by_id, table_of
+from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
 
 MAX_REPORTED = 20
 
@@ -137,3 +138,34 @@ def check_restricted_links(conn: Connection, entity: Entity, ids: list[str], pro
                         f"{entity.singular} {rid} is listed in `{link.input}` of {counts[rid]} {owner.name}; "
                         f"remove it there first (or keep it and mark it inactive).",
                     )
+
+
+def check_revision(
+    conn: Connection, entity: Entity, row: dict[str, Any], expected: int | None, index: int, problems: Problems
+) -> None:
+    """A caller that sends expected_revision changes the record only if nobody changed it since it was read."""
+    if expected is None or expected == row["revision"]:
+        return
+    changed = sorted(_fields_changed_since(conn, entity, row["id"], expected))
+    since = f"; changed since: {', '.join(changed)}" if changed else ""
+    problems.add(
+        index,
+        "expected_revision",
+        f"{entity.singular} {row['id']} is at revision {row['revision']}, not {expected}{since}. "
+        f"Read it again with {entity.name}_get and retry.",
+    )
+
+
+def _fields_changed_since(conn: Connection, entity: Entity, record_id: str, revision: int) -> set[str]:
+    """Fields the recorded updates after `revision` changed (their `before` holds exactly those fields)."""
+    query = (
+        select(EVENTS.c.before, EVENTS.c.after)
+        .where(EVENTS.c.entity == entity.name, EVENTS.c.record_id == record_id, EVENTS.c.action == "updated")
+        .order_by(EVENTS.c.id.desc())
+        .limit(200)
+    )
+    fields: set[str] = set()
+    for before, after in conn.execute(query):
+        if (after or {}).get("revision", 0) > revision:
+            fields.update(before or {})
+    return fields

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, delete, insert, update
 
 from mcp_crm.entities import Entity, FieldSpec, Kind, Link
-from mcp_crm.errors import CrmError, NotFound
+from mcp_crm.errors import Conflict, CrmError, NotFound
 from mcp_crm.ids import new_id
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.checks import (
@@ -20,12 +20,13 @@ from mcp_crm.operations.checks import (
     check_link_duplicates,
     check_references,
     check_restricted_links,
+    check_revision,
     check_unique,
 )
 from mcp_crm.operations.records import as_stored, rows_by_id, table_of, to_output, with_links
-from mcp_crm.store.tables import ChangeEvent
+from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
 
-EVENTS = ChangeEvent.__table__  # type: ignore[attr-defined]
+CONTROL_FIELDS = {"id", "expected_revision"}  # arguments of a change that are not fields of the record
 
 
 def _split(entity: Entity, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -57,7 +58,8 @@ def create_records(
         row = _derive(
             entity,
             None,
-            columns | {"id": new_id(), "workspace_id": actor.workspace_id, "created_at": now, "updated_at": now},
+            columns
+            | {"id": new_id(), "workspace_id": actor.workspace_id, "created_at": now, "updated_at": now, "revision": 1},
         )
         rows.append(row)
         links.append(link_values)
@@ -118,7 +120,9 @@ def update_records(
     with_links(conn, entity, list(stored.values()))
     problems = Problems(bulk)
     # fields the caller sent, each dumped whole (nested line items keep their defaults)
-    sent = [model.model_dump(include=model.model_fields_set - {"id"}) for _, model in changes]
+    sent = [model.model_dump(include=model.model_fields_set - CONTROL_FIELDS) for _, model in changes]
+    for index, (rid, model) in enumerate(changes):
+        check_revision(conn, entity, stored[rid], getattr(model, "expected_revision", None), index, problems)
     for index, values in enumerate(sent):
         for name, value in values.items():
             field = entity.writable[name]
@@ -142,8 +146,16 @@ def update_records(
         link_changes = {k: v for k, v in link_values.items() if not _same_links(entity, k, v, before)}
         if not column_changes and not link_changes:
             continue
-        column_changes["updated_at"] = now
-        conn.execute(update(table).where(table.c.id == rid).values(column_changes))
+        column_changes |= {"updated_at": now, "revision": current["revision"] + 1}
+        # conditional on the revision read above: a concurrent writer that got there first makes this match nothing
+        done = conn.execute(
+            update(table).where(table.c.id == rid, table.c.revision == current["revision"]).values(column_changes)
+        )
+        if done.rowcount != 1:
+            raise Conflict(
+                f"{entity.singular} {rid} was changed by someone else during this call; read it again and retry. "
+                "Nothing was changed."
+            )
         _write_links(conn, entity, [(rid, link_changes)], replace=True)
         touched.append(rid)
         events.append((rid, before_record))
@@ -184,7 +196,7 @@ def _attribute_names(link: Link) -> list[str]:
 
 def _changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """The previous values of the fields that changed."""
-    return {k: v for k, v in before.items() if after.get(k) != v and k != "updated_at"}
+    return {k: v for k, v in before.items() if after.get(k) != v and k not in ("updated_at", "revision")}
 
 
 def _write_links(
@@ -209,13 +221,17 @@ def _write_links(
             conn.execute(insert(table), rows)
 
 
-def delete_records(conn: Connection, actor: Actor, entity: Entity, ids: list[str], bulk: bool) -> list[dict[str, Any]]:
+def delete_records(
+    conn: Connection, actor: Actor, entity: Entity, ids: list[str], bulk: bool, expected_revision: int | None = None
+) -> list[dict[str, Any]]:
     ids = list(dict.fromkeys(ids))
     stored = fetch_rows(conn, actor, entity, ids, lock=True)
     rows = [stored[rid] for rid in ids]
     if entity.refuse_delete and (reason := entity.refuse_delete(actor.user_id, rows)):
         raise CrmError(f"{reason} Nothing was deleted.")
     problems = Problems(bulk)
+    for index, row in enumerate(rows):
+        check_revision(conn, entity, row, expected_revision, index, problems)
     check_restricted_links(conn, entity, ids, problems)
     problems.raise_if_any()
     with_links(conn, entity, rows)

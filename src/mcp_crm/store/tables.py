@@ -40,3 +40,6 @@ class ChangeEvent(SQLModel, table=True):
     before: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     after: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     occurred_at: datetime = Field(sa_type=UTCDateTime)
+
+
+CHANGE_EVENTS = ChangeEvent.__table__  # type: ignore[attr-defined]

@@ -23,9 +23,9 @@ def render_item(kind: str, obj: Any, _context: Any) -> str | Literal[False]:
 
 
 def run(connection) -> None:  # type: ignore[no-untyped-def]
-    context.configure(
-        connection=connection, target_metadata=target_metadata, render_as_batch=True, render_item=render_item
-    )
+    # No batch mode: its SQLite table rebuild would DROP tables while foreign keys are on, cascading deletes.
+    # SQLite >= 3.35 adds, drops and renames columns natively; a change needing a rebuild is written by hand.
+    context.configure(connection=connection, target_metadata=target_metadata, render_item=render_item)
     with context.begin_transaction():
         context.run_migrations()
 
