@@ -43,3 +43,12 @@ def _dump(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
         name: sorted(tuple(map(repr, row)) for row in conn.execute(select(table)).all())
         for name, table in sorted(metadata.tables.items())
     }
+
+
+def free_port_unused() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -5,16 +5,22 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import anyio
+import asyncpg
 import typer
 from rich.console import Console
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from mcp_crm import __version__
 from mcp_crm.settings import default_database_url
+from mcp_crm.store.database import UnsupportedDatabase
 
 app = typer.Typer(
     help="mcp-crm: a CRM that AI assistants operate through MCP tools.",
@@ -41,6 +47,30 @@ class Transport(StrEnum):
     http = "http"
 
 
+@contextmanager
+def _explained_database_errors(database_url: str) -> Iterator[None]:
+    """A database that cannot be opened is a one-line message and exit code 1, not a traceback."""
+    try:
+        yield
+    except Exception as exc:
+        cause = _leaf(exc)
+        if not isinstance(cause, OSError | UnsupportedDatabase | DBAPIError | asyncpg.PostgresError):
+            raise
+        shown = make_url(database_url).render_as_string(hide_password=True) if "://" in database_url else database_url
+        reason = cause.orig if isinstance(cause, DBAPIError) else cause
+        err.print(
+            f"Cannot open the database {shown}: {reason}", style="red", markup=False, highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(1) from None
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first real exception inside task-group wrappers."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -62,13 +92,15 @@ def serve(
     if transport is Transport.stdio:
         from mcp_crm.catalog.server import build_server
 
-        build_server(database_url, via="stdio").run()
+        with _explained_database_errors(database_url):
+            build_server(database_url, via="stdio").run()
         return
     from mcp_crm.transports.http import serve_http
 
     try:
-        serve_http(database_url, host, port, announce=lambda text: err.print(f"mcp-crm {__version__}: {text}"))
-    except ValueError as exc:
+        with _explained_database_errors(database_url):
+            serve_http(database_url, host, port, announce=lambda text: err.print(f"mcp-crm {__version__}: {text}"))
+    except ValueError as exc:  # a bind address that is not loopback
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
 
@@ -87,7 +119,8 @@ def init(database_url: DatabaseUrl) -> None:
         finally:
             await db.dispose()
 
-    anyio.run(run)
+    with _explained_database_errors(database_url):
+        anyio.run(run)
     out.print(f"[green]Database ready:[/green] {database_url}")
     config = {"mcpServers": {"crm": {"command": "mcp-crm", "args": ["serve", "--database-url", database_url]}}}
     out.print("Add this to claude_desktop_config.json or .cursor/mcp.json:")
@@ -104,7 +137,8 @@ def demo(
     from mcp_crm.errors import CrmError
 
     try:
-        counts = anyio.run(load_demo, database_url, seed)
+        with _explained_database_errors(database_url):
+            counts = anyio.run(load_demo, database_url, seed)
     except CrmError as exc:
         err.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None

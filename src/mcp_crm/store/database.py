@@ -26,6 +26,10 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_DRIVERS = ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite")
 
 
+class UnsupportedDatabase(ValueError):
+    pass
+
+
 class Database:
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
@@ -42,7 +46,10 @@ class Database:
                 str(parsed.set(drivername="postgresql+asyncpg")), json_serializer=json_text, pool_pre_ping=True
             )
         else:
-            raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///path.db or postgresql://user@host/db.")
+            raise UnsupportedDatabase(
+                f"unsupported URL scheme {parsed.drivername!r}; use sqlite:////absolute/path.db or "
+                "postgresql://user:password@host:5432/db"
+            )
 
     @property
     def dialect(self) -> str:
