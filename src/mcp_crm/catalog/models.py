@@ -14,6 +14,7 @@ from mcp_crm.operations.reads import DEFAULT_LIMIT, MAX_LIMIT
 from mcp_crm.query import FilterNode, SortKey
 
 MAX_BULK = 500
+WRITE_VERBS = ("create", "create_many", "update", "update_many", "delete", "delete_many")
 
 
 class ToolInput(ArgModelBase):
@@ -32,6 +33,18 @@ def _expected_revision(entity: Entity) -> Any:
     )
 
 
+IDEMPOTENCY_KEY: Any = (
+    str | None,
+    Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Any unique text for this request: sending it again with the same arguments within 24 hours "
+        "returns the first result instead of writing twice (safe retries after a timeout).",
+    ),
+)
+
+
 def _id(entity: Entity) -> Any:
     return (str, Field(max_length=36, description=f"The {entity.singular}'s id."))
 
@@ -43,7 +56,7 @@ def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
     update_item = create_model(
         f"{Singular}Update", __base__=changes, id=_id(entity), expected_revision=_expected_revision(entity)
     )
-    return {
+    models = {
         "create": create_model(f"{Plural}CreateInput", __base__=(create, ToolInput)),
         "create_many": create_model(
             f"{Plural}CreateManyInput",
@@ -116,6 +129,10 @@ def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
         ),
         "config": create_model(f"{Plural}ConfigInput", __base__=ToolInput),
     }
+    # every write accepts an idempotency key
+    for verb in WRITE_VERBS:
+        models[verb] = create_model(models[verb].__name__, __base__=models[verb], idempotency_key=IDEMPOTENCY_KEY)
+    return models
 
 
 class FieldConfig(BaseModel):

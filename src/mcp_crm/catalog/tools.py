@@ -21,7 +21,7 @@ from mcp_crm.catalog.models import ToolInput, inputs, outputs
 from mcp_crm.catalog.schemas import compact, output_schema
 from mcp_crm.entities import ENTITIES, Entity
 from mcp_crm.errors import CrmError
-from mcp_crm.operations import Actor, Crm, ListQuery
+from mcp_crm.operations import Actor, Crm, Idempotency, ListQuery
 from mcp_crm.store.types import json_text
 
 log = logging.getLogger("mcp_crm")
@@ -69,6 +69,14 @@ UPDATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempoten
 DELETE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
 
 
+def once(actor: Actor, args: Any) -> Idempotency | None:
+    """The idempotency of a write call: its key, and a fingerprint of the tool and everything else it was sent."""
+    if args.idempotency_key is None:
+        return None
+    arguments = args.model_dump(mode="json", exclude={"idempotency_key"})
+    return Idempotency.of(args.idempotency_key, actor.tool or "", arguments)
+
+
 def summarised(entity: Entity, records: list[dict[str, Any]]) -> dict[str, Any]:
     """Bulk results name each record instead of repeating all of it: cheap to read, and get has the rest."""
     items = [{"id": r["id"], "name": " ".join(str(r[c]) for c in entity.title_columns)} for r in records]
@@ -88,10 +96,10 @@ def entity_handlers(entity: Entity) -> dict[str, tuple[Handler, ToolAnnotations]
         )
 
     async def create(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
-        return await s.crm.create(a, entity, args)
+        return await s.crm.create(a, entity, args, once(a, args))
 
     async def create_many(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
-        return summarised(entity, await s.crm.create_many(a, entity, args.items))
+        return summarised(entity, await s.crm.create_many(a, entity, args.items, once(a, args)))
 
     async def get(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
         return await s.crm.get(a, entity, args.id)
@@ -108,16 +116,17 @@ def entity_handlers(entity: Entity) -> dict[str, tuple[Handler, ToolAnnotations]
         return result
 
     async def update(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
-        return await s.crm.update(a, entity, args.id, args)
+        return await s.crm.update(a, entity, args.id, args, once(a, args))
 
     async def update_many(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
-        return summarised(entity, await s.crm.update_many(a, entity, [(item.id, item) for item in args.items]))
+        changes = [(item.id, item) for item in args.items]
+        return summarised(entity, await s.crm.update_many(a, entity, changes, once(a, args)))
 
     async def delete(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
-        return {"deleted": await s.crm.delete(a, entity, args.id, args.expected_revision)}
+        return {"deleted": await s.crm.delete(a, entity, args.id, args.expected_revision, once(a, args))}
 
     async def delete_many(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
-        records = await s.crm.delete_many(a, entity, args.ids)
+        records = await s.crm.delete_many(a, entity, args.ids, once(a, args))
         return {"deleted_ids": [r["id"] for r in records], "count": len(records)}
 
     async def config(s: AppState, a: Actor, args: Any) -> dict[str, Any]:

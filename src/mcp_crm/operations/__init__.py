@@ -14,13 +14,14 @@ from mcp_crm.entities import Entity
 from mcp_crm.errors import Conflict
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.config import describe_entity
+from mcp_crm.operations.idempotency import Idempotency, remember, replay
 from mcp_crm.operations.reads import ListPage, ListQuery, get_record, list_records
 from mcp_crm.operations.writes import create_records, delete_records, update_records
 from mcp_crm.store import Database
 
 T = TypeVar("T")
 
-__all__ = ["Actor", "Crm", "ListPage", "ListQuery"]
+__all__ = ["Actor", "Crm", "Idempotency", "ListPage", "ListQuery"]
 
 
 class Crm:
@@ -30,9 +31,19 @@ class Crm:
     async def _read(self, work: Callable[[Connection], T]) -> T:
         return await self.db.read(work)
 
-    async def _write(self, work: Callable[[Connection], T]) -> T:
+    async def _write(self, actor: Actor, work: Callable[[Connection], T], idempotency: Idempotency | None) -> T:
+        def once(conn: Connection) -> T:
+            if idempotency is None:
+                return work(conn)
+            seen, first_result = replay(conn, actor, idempotency)
+            if seen:
+                return first_result  # type: ignore[no-any-return]
+            result = work(conn)
+            remember(conn, actor, idempotency, result)
+            return result
+
         try:
-            return await self.db.write(work)
+            return await self.db.write(once)
         except OperationalError as exc:
             if "locked" in str(exc.orig) or "busy" in str(exc.orig):
                 raise Conflict(
@@ -40,17 +51,24 @@ class Crm:
                 ) from exc
             raise
         except IntegrityError as exc:
-            # checks run before writing; this is a concurrent write that got there first
+            # checks run before writing: a concurrent write got there first (or the same idempotency key
+            # is being used by a call still running); retrying answers correctly either way
             raise Conflict(
                 "A concurrent change conflicts with this one; read the records again and retry. Nothing was changed."
             ) from exc
 
-    async def create(self, actor: Actor, entity: Entity, item: BaseModel) -> dict[str, Any]:
-        (record,) = await self._write(lambda c: create_records(c, actor, entity, [item], bulk=False))
+    async def create(
+        self, actor: Actor, entity: Entity, item: BaseModel, idempotency: Idempotency | None = None
+    ) -> dict[str, Any]:
+        (record,) = await self._write(
+            actor, lambda c: create_records(c, actor, entity, [item], bulk=False), idempotency
+        )
         return record
 
-    async def create_many(self, actor: Actor, entity: Entity, items: list[BaseModel]) -> list[dict[str, Any]]:
-        return await self._write(lambda c: create_records(c, actor, entity, items, bulk=True))
+    async def create_many(
+        self, actor: Actor, entity: Entity, items: list[BaseModel], idempotency: Idempotency | None = None
+    ) -> list[dict[str, Any]]:
+        return await self._write(actor, lambda c: create_records(c, actor, entity, items, bulk=True), idempotency)
 
     async def get(self, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any]:
         return await self._read(lambda c: get_record(c, actor, entity, record_id))
@@ -58,25 +76,42 @@ class Crm:
     async def list(self, actor: Actor, entity: Entity, query: ListQuery) -> ListPage:
         return await self._read(lambda c: list_records(c, actor, entity, query))
 
-    async def update(self, actor: Actor, entity: Entity, record_id: str, changes: BaseModel) -> dict[str, Any]:
-        (record,) = await self._write(lambda c: update_records(c, actor, entity, [(record_id, changes)], bulk=False))
-        return record
-
-    async def update_many(
-        self, actor: Actor, entity: Entity, changes: list[tuple[str, BaseModel]]
-    ) -> list[dict[str, Any]]:
-        return await self._write(lambda c: update_records(c, actor, entity, changes, bulk=True))
-
-    async def delete(
-        self, actor: Actor, entity: Entity, record_id: str, expected_revision: int | None = None
+    async def update(
+        self, actor: Actor, entity: Entity, record_id: str, changes: BaseModel, idempotency: Idempotency | None = None
     ) -> dict[str, Any]:
         (record,) = await self._write(
-            lambda c: delete_records(c, actor, entity, [record_id], bulk=False, expected_revision=expected_revision)
+            actor, lambda c: update_records(c, actor, entity, [(record_id, changes)], bulk=False), idempotency
         )
         return record
 
-    async def delete_many(self, actor: Actor, entity: Entity, ids: list[str]) -> list[dict[str, Any]]:
-        return await self._write(lambda c: delete_records(c, actor, entity, ids, bulk=True))
+    async def update_many(
+        self,
+        actor: Actor,
+        entity: Entity,
+        changes: list[tuple[str, BaseModel]],
+        idempotency: Idempotency | None = None,
+    ) -> list[dict[str, Any]]:
+        return await self._write(actor, lambda c: update_records(c, actor, entity, changes, bulk=True), idempotency)
+
+    async def delete(
+        self,
+        actor: Actor,
+        entity: Entity,
+        record_id: str,
+        expected_revision: int | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> dict[str, Any]:
+        (record,) = await self._write(
+            actor,
+            lambda c: delete_records(c, actor, entity, [record_id], bulk=False, expected_revision=expected_revision),
+            idempotency,
+        )
+        return record
+
+    async def delete_many(
+        self, actor: Actor, entity: Entity, ids: list[str], idempotency: Idempotency | None = None
+    ) -> list[dict[str, Any]]:
+        return await self._write(actor, lambda c: delete_records(c, actor, entity, ids, bulk=True), idempotency)
 
     def config(self, entity: Entity) -> dict[str, Any]:
         return describe_entity(entity)

@@ -26,7 +26,7 @@ from mcp_crm.operations.checks import (
 from mcp_crm.operations.records import as_stored, rows_by_id, table_of, to_output, with_links
 from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
 
-CONTROL_FIELDS = {"id", "expected_revision"}  # arguments of a change that are not fields of the record
+CONTROL_FIELDS = {"id", "expected_revision", "idempotency_key"}  # arguments that are not fields of the record
 
 
 def _split(entity: Entity, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -76,7 +76,7 @@ def create_records(
 
 
 def _with_actor_defaults(entity: Entity, actor: Actor, model: BaseModel) -> dict[str, Any]:
-    values = model.model_dump()
+    values = model.model_dump(exclude=CONTROL_FIELDS)
     for name, field in entity.writable.items():
         if field.defaults_to_actor and name not in model.model_fields_set:
             values[name] = actor.user_id

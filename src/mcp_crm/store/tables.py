@@ -42,4 +42,18 @@ class ChangeEvent(SQLModel, table=True):
     occurred_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class IdempotencyKey(SQLModel, table=True):
+    """The result of a write sent with an idempotency key, replayed when the same call comes again."""
+
+    __tablename__ = "idempotency_keys"
+
+    workspace_id: str = Field(foreign_key="workspaces.id", primary_key=True, max_length=36, ondelete="CASCADE")
+    actor: str = Field(primary_key=True, max_length=36)  # the user id, or "-" when none acts
+    key: str = Field(primary_key=True, max_length=200)
+    request: str = Field(max_length=64)  # sha256 of the tool and its arguments
+    result: Any = Field(sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
 CHANGE_EVENTS = ChangeEvent.__table__  # type: ignore[attr-defined]
+IDEMPOTENCY_KEYS = IdempotencyKey.__table__  # type: ignore[attr-defined]
