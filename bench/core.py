@@ -251,6 +251,7 @@ def raw_row(item: dict[str, Any], workspace_id: str, owner_id: str, stamp: str) 
         "workspace_id": workspace_id,
         "created_at": stamp,
         "updated_at": stamp,
+        "revision": 1,
         "owner_id": owner_id,
         "email": primary_value(item["emails"]),
         "phone": primary_value(item["phones"]),
