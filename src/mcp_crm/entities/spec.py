@@ -186,6 +186,15 @@ class Entity:
     def writable(self) -> dict[str, FieldSpec]:
         return {n: f for n, f in self.fields.items() if not f.read_only}
 
+    @cached_property
+    def link_inputs(self) -> frozenset[str]:
+        return frozenset(link.input for link in self.links)
+
+    @cached_property
+    def actor_defaults(self) -> tuple[str, ...]:
+        """Fields that default to the acting user when a create leaves them out."""
+        return tuple(n for n, f in self.writable.items() if f.defaults_to_actor)
+
 
 def _indexed_columns(table: Any) -> set[str]:
     """Columns with a (workspace_id, column, id) index: the ones a list can sort by with an index walk."""

@@ -145,11 +145,17 @@ def as_stored(conn: Connection, entity: Entity, row: dict[str, Any]) -> dict[str
     """The row as the database hands it back (money rounded to cents, times in UTC), computed without
     reading it back: values go through each column type's way in and way out."""
     dialect, stored = conn.dialect, dict(row)
-    for column in table_of(entity).c:
-        if isinstance(column.type, UTCDateTime | ScaledDecimal) and stored.get(column.name) is not None:
-            bound = column.type.process_bind_param(stored[column.name], dialect)
-            stored[column.name] = column.type.process_result_value(bound, dialect)
+    for name, column_type in _converted_columns(entity):
+        if stored.get(name) is not None:
+            stored[name] = column_type.process_result_value(
+                column_type.process_bind_param(stored[name], dialect), dialect
+            )
     return stored
+
+
+@cache
+def _converted_columns(entity: Entity) -> tuple[tuple[str, Any], ...]:
+    return tuple((c.name, c.type) for c in table_of(entity).c if isinstance(c.type, UTCDateTime | ScaledDecimal))
 
 
 def to_output(entity: Entity, row: dict[str, Any], fields: set[str] | None = None) -> dict[str, Any]:

@@ -31,7 +31,7 @@ CONTROL_FIELDS = {"id", "expected_revision", "idempotency_key"}  # arguments tha
 
 def _split(entity: Entity, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(column values, link values) of a create or update."""
-    link_inputs = {link.input for link in entity.links}
+    link_inputs = entity.link_inputs
     columns = {k: v for k, v in values.items() if k not in link_inputs}
     links = {k: v for k, v in values.items() if k in link_inputs}
     return columns, links
@@ -77,8 +77,8 @@ def create_records(
 
 def _with_actor_defaults(entity: Entity, actor: Actor, model: BaseModel) -> dict[str, Any]:
     values = model.model_dump(exclude=CONTROL_FIELDS)
-    for name, field in entity.writable.items():
-        if field.defaults_to_actor and name not in model.model_fields_set:
+    for name in entity.actor_defaults:
+        if name not in model.model_fields_set:
             values[name] = actor.user_id
     return values
 
