@@ -45,8 +45,8 @@ from mcp_crm.catalog.server import build_server
 from mcp_crm.entities.contacts import Contact
 from mcp_crm.entities.values import primary_value
 from mcp_crm.ids import new_id
+from mcp_crm.operations.workspace import local_actor
 from mcp_crm.store import Database, migrate
-from mcp_crm.store.bootstrap import local_actor
 
 FULL = {"contacts": 200_000, "calls": 500, "create_rows": 20_000, "list_repeats": 50}
 QUICK = {"contacts": 5_000, "calls": 100, "create_rows": 2_000, "list_repeats": 20}

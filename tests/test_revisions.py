@@ -8,8 +8,8 @@ from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import create_model_for
 from mcp_crm.errors import CrmError
 from mcp_crm.operations import Crm
+from mcp_crm.operations.workspace import local_actor
 from mcp_crm.store import Database
-from mcp_crm.store.bootstrap import local_actor
 from tests.helpers import call, fail, snapshot
 
 pytestmark = pytest.mark.anyio

@@ -10,8 +10,8 @@ from mcp_crm.entities.models import create_model_for, update_model_for
 from mcp_crm.errors import CrmError, NotFound
 from mcp_crm.ids import new_id
 from mcp_crm.operations import Actor, Crm, ListQuery
+from mcp_crm.operations.workspace import local_actor
 from mcp_crm.store import Database
-from mcp_crm.store.bootstrap import local_actor
 from mcp_crm.store.tables import Workspace
 
 pytestmark = pytest.mark.anyio

@@ -108,8 +108,8 @@ def serve(
 @app.command()
 def init(database_url: DatabaseUrl) -> None:
     """Create (or upgrade) the database and print how to connect Claude Desktop or Cursor."""
+    from mcp_crm.operations.workspace import local_actor
     from mcp_crm.store import Database, migrate
-    from mcp_crm.store.bootstrap import local_actor
 
     async def run() -> None:
         db = Database(database_url)

@@ -20,9 +20,9 @@ from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import create_model_for
 from mcp_crm.errors import CrmError
 from mcp_crm.operations import Actor, Crm, ListQuery
+from mcp_crm.operations.workspace import local_actor
 from mcp_crm.query import Condition
 from mcp_crm.store import Database, migrate
-from mcp_crm.store.bootstrap import local_actor
 
 BATCH = 500
 TEAM_DOMAIN = "northwind-sales.example"

@@ -6,29 +6,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mcp_crm.catalog.tools import CrmTool, all_tools
+import anyio
+from mcp.server import MCPServer
+
+from mcp_crm.catalog.tools import all_tools
 from mcp_crm.entities import ENTITIES
 
 
-def tool_list(tools: tuple[CrmTool, ...]) -> list[dict[str, Any]]:
-    """Each tool exactly as tools/list sends it."""
-    from mcp_types import Tool as WireTool
-
-    return [
-        WireTool(
-            name=t.name,
-            title=t.title,
-            description=t.description,
-            input_schema=t.parameters,
-            output_schema=t.output_schema,
-            annotations=t.annotations,
-        ).model_dump(mode="json", by_alias=True, exclude_none=True)
-        for t in tools
-    ]
+def tool_list() -> list[dict[str, Any]]:
+    """Each tool exactly as tools/list sends it (the SDK's own conversion, so the two cannot drift)."""
+    listed = anyio.run(MCPServer("mcp-crm", tools=list(all_tools())).list_tools)
+    return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in listed]
 
 
 def render_files() -> dict[str, str]:
-    tools = tool_list(all_tools())
+    tools = tool_list()
     return {
         "tools.json": json.dumps(tools, indent=2, ensure_ascii=False) + "\n",
         "README.md": _readme(tools),

@@ -13,8 +13,8 @@ from starlette.responses import JSONResponse
 from mcp_crm import __version__
 from mcp_crm.catalog.tools import AppState, all_tools
 from mcp_crm.operations import Crm
+from mcp_crm.operations.workspace import local_actor
 from mcp_crm.store import Database, migrate
-from mcp_crm.store.bootstrap import local_actor
 
 INSTRUCTIONS = """\
 mcp-crm is a CRM: contacts (people), organizations (companies), deals (sales opportunities with value,

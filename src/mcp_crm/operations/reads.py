@@ -10,8 +10,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from mcp_crm.entities import Entity
 from mcp_crm.errors import CrmError, unknown
 from mcp_crm.operations.actor import Actor
-from mcp_crm.operations.records import row_with_related, table_of, to_output, with_links
-from mcp_crm.operations.writes import not_found
+from mcp_crm.operations.records import not_found, row_with_related, table_of, to_output, with_links
 from mcp_crm.query import (
     FilterNode,
     SortKey,

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from mcp_crm.entities import ENTITIES, Entity, Kind, Link
 from mcp_crm.entities.models import record_model_for
+from mcp_crm.errors import NotFound
 from mcp_crm.operations.actor import Actor
 from mcp_crm.store.types import ScaledDecimal, UTCDateTime
 
@@ -82,6 +83,23 @@ def rows_by_id(
             if row["workspace_id"] == actor.workspace_id:
                 found[row["id"]] = dict(row)
     return found
+
+
+def fetch_rows(
+    conn: Connection, actor: Actor, entity: Entity, ids: list[str], lock: bool = False
+) -> dict[str, dict[str, Any]]:
+    """The stored rows for `ids` in the actor's workspace; raises NotFound naming any missing id."""
+    found = rows_by_id(conn, actor, entity, ids, lock)
+    missing = [i for i in dict.fromkeys(ids) if i not in found]
+    if missing:
+        raise not_found(entity, missing, "Nothing was changed.")
+    return found
+
+
+def not_found(entity: Entity, ids: list[str], tail: str = "") -> NotFound:
+    listed = ", ".join(f"'{m}'" for m in ids[:20])
+    text = f"No {entity.singular} with id {listed} (it may have been deleted; find ids with {entity.name}_list)."
+    return NotFound(f"{text} {tail}".strip())
 
 
 def link_summaries(conn: Connection, link: Link, own_ids: list[str]) -> dict[str, list[dict[str, Any]]]:

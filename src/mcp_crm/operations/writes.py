@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, delete, insert, update
 
 from mcp_crm.entities import Entity, FieldSpec, Kind, Link
-from mcp_crm.errors import Conflict, CrmError, NotFound
+from mcp_crm.errors import Conflict, CrmError
 from mcp_crm.ids import new_id
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.checks import (
@@ -23,7 +23,7 @@ from mcp_crm.operations.checks import (
     check_revision,
     check_unique,
 )
-from mcp_crm.operations.records import as_stored, rows_by_id, table_of, to_output, with_links
+from mcp_crm.operations.records import as_stored, fetch_rows, table_of, to_output, with_links
 from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
 
 CONTROL_FIELDS = {"id", "expected_revision", "idempotency_key"}  # arguments that are not fields of the record
@@ -81,23 +81,6 @@ def _with_actor_defaults(entity: Entity, actor: Actor, model: BaseModel) -> dict
         if name not in model.model_fields_set:
             values[name] = actor.user_id
     return values
-
-
-def fetch_rows(
-    conn: Connection, actor: Actor, entity: Entity, ids: list[str], lock: bool = False
-) -> dict[str, dict[str, Any]]:
-    """The stored rows for `ids` in the actor's workspace; raises NotFound naming any missing id."""
-    found = rows_by_id(conn, actor, entity, ids, lock)
-    missing = [i for i in dict.fromkeys(ids) if i not in found]
-    if missing:
-        raise not_found(entity, missing, "Nothing was changed.")
-    return found
-
-
-def not_found(entity: Entity, ids: list[str], tail: str = "") -> NotFound:
-    listed = ", ".join(f"'{m}'" for m in ids[:20])
-    text = f"No {entity.singular} with id {listed} (it may have been deleted; find ids with {entity.name}_list)."
-    return NotFound(f"{text} {tail}".strip())
 
 
 def _read_back(conn: Connection, actor: Actor, entity: Entity, ids: list[str]) -> list[dict[str, Any]]:
