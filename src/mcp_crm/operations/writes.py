@@ -83,16 +83,6 @@ def _with_actor_defaults(entity: Entity, actor: Actor, model: BaseModel) -> dict
     return values
 
 
-def _read_back(conn: Connection, actor: Actor, entity: Entity, ids: list[str]) -> list[dict[str, Any]]:
-    """Records as stored (money rounded to cents, times in UTC), so a write returns what a get returns."""
-    if not ids:
-        return []
-    stored = fetch_rows(conn, actor, entity, ids)
-    rows = [stored[rid] for rid in ids]
-    with_links(conn, entity, rows)
-    return [to_output(entity, row) for row in rows]
-
-
 def update_records(
     conn: Connection, actor: Actor, entity: Entity, changes: list[tuple[str, BaseModel]], bulk: bool
 ) -> list[dict[str, Any]]:
@@ -140,10 +130,11 @@ def update_records(
                 "Nothing was changed."
             )
         _write_links(conn, entity, [(rid, link_changes)], replace=True)
+        stored[rid] = as_stored(conn, entity, after | column_changes)
         touched.append(rid)
         events.append((rid, before_record))
-    fresh = dict(zip(touched, _read_back(conn, actor, entity, touched), strict=True))
-    records = {rid: fresh.get(rid) or to_output(entity, stored[rid]) for rid in ids}
+    with_links(conn, entity, [stored[rid] for rid in touched])
+    records = {rid: to_output(entity, stored[rid]) for rid in ids}
     _record_events(
         conn,
         actor,
