@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -20,6 +21,7 @@ from sqlalchemy import Connection, text
 
 from mcp_crm.catalog.server import build_server
 from mcp_crm.store import Database, migrate
+from tests.helpers import call
 
 PG_DSN = os.environ.get("MCP_CRM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("MCP_CRM_REQUIRE_POSTGRES") == "1"
@@ -114,3 +116,31 @@ async def client(database_url: str) -> AsyncIterator[Client]:
     """An in-memory client of a server on a fresh database (2026 protocol)."""
     async with Client(build_server(database_url)) as connected:
         yield connected
+
+
+@pytest.fixture
+async def world(client: Client) -> dict[str, Any]:
+    """An organization, a contact in it, a service, a deal linking all three and a task about them."""
+    acme = await call(client, "organizations_create", {"name": "Acme"})
+    ada = await call(
+        client, "contacts_create", {"first_name": "Ada", "last_name": "L", "organization_ids": [acme["id"]]}
+    )
+    hours = await call(
+        client, "services_create", {"name": "Consulting", "amount": "150", "currency": "EUR", "unit": "hour"}
+    )
+    deal = await call(
+        client,
+        "deals_create",
+        {
+            "name": "Acme rollout",
+            "organization_ids": [acme["id"]],
+            "contact_ids": [ada["id"]],
+            "services": [{"service_id": hours["id"], "quantity": "12.5"}],
+        },
+    )
+    task = await call(
+        client,
+        "tasks_create",
+        {"name": "Call Ada", "contact_id": ada["id"], "organization_id": acme["id"], "deal_id": deal["id"]},
+    )
+    return {"acme": acme, "ada": ada, "hours": hours, "deal": deal, "task": task}

@@ -37,7 +37,7 @@ def test_every_tool_has_title_hints_and_schemas(tools):
         assert tool["outputSchema"]["type"] == "object", tool["name"]
         verb = tool["name"].split("_", 1)[1]
         assert hints["readOnlyHint"] == (verb in ("get", "list", "config", "me")), tool["name"]
-        assert hints.get("destructiveHint", False) == verb.startswith("delete"), tool["name"]
+        assert hints.get("destructiveHint", False) == (verb.startswith("delete") or verb == "purge"), tool["name"]
 
 
 def test_descriptions_tell_a_model_what_to_send(tools):

@@ -7,33 +7,6 @@ from tests.helpers import call, fail, snapshot
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def world(client):
-    acme = await call(client, "organizations_create", {"name": "Acme"})
-    ada = await call(
-        client, "contacts_create", {"first_name": "Ada", "last_name": "L", "organization_ids": [acme["id"]]}
-    )
-    hours = await call(
-        client, "services_create", {"name": "Consulting", "amount": "150", "currency": "EUR", "unit": "hour"}
-    )
-    deal = await call(
-        client,
-        "deals_create",
-        {
-            "name": "Acme rollout",
-            "organization_ids": [acme["id"]],
-            "contact_ids": [ada["id"]],
-            "services": [{"service_id": hours["id"], "quantity": "12.5"}],
-        },
-    )
-    task = await call(
-        client,
-        "tasks_create",
-        {"name": "Call Ada", "contact_id": ada["id"], "organization_id": acme["id"], "deal_id": deal["id"]},
-    )
-    return {"acme": acme, "ada": ada, "hours": hours, "deal": deal, "task": task}
-
-
 async def test_links_are_summarised_on_both_sides(client, world):
     deal = await call(client, "deals_get", {"id": world["deal"]["id"]})
     assert deal["organizations"] == [{"id": world["acme"]["id"], "name": "Acme"}]

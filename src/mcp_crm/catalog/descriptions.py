@@ -58,9 +58,19 @@ def describe(entity: Entity, verb: str) -> str:
             f"Change 1-500 {e} in one atomic call, each item {{id, ...fields to change}}. If any item is invalid "
             "nothing is written and the error names each bad item by index. Returns each record's id and name."
         ),
-        "delete": f"Delete one {one} permanently and return it as it was. {entity.on_delete}".strip(),
-        "delete_many": f"Delete 1-500 {e} by id in one atomic call."
-        + (f" For each: {_lowered(entity.on_delete)}" if entity.on_delete else ""),
+        "delete": (
+            f"Move one {one} to the trash and return it as it was; it disappears from every list and link "
+            f"until {e}_restore brings it back (trash_list shows the trash; it is emptied after 30 days). "
+            f"{entity.on_delete}"
+        ).strip(),
+        "delete_many": (
+            f"Move 1-500 {e} to the trash in one atomic call ({e}_restore brings them back)."
+            + (f" For each: {_lowered(entity.on_delete)}" if entity.on_delete else "")
+        ),
+        "restore": (
+            f"Bring 1-500 {e} back from the trash with the links they had, in one atomic call. A link to a record "
+            "that is itself gone cannot come back: `notes` says which. Find deleted ids with trash_list."
+        ),
         "config": (
             f"Describe {e}: every field with its type, whether it is required, filterable and sortable, the "
             "filter operators it accepts, allowed values and the records it references. Read this before "

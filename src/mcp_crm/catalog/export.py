@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 from mcp.server import MCPServer
 
-from mcp_crm.catalog.tools import all_tools
+from mcp_crm.catalog.workspace_tools import all_tools
 from mcp_crm.entities import ENTITIES
 
 

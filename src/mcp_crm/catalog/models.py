@@ -14,7 +14,7 @@ from mcp_crm.operations.reads import DEFAULT_LIMIT, MAX_LIMIT
 from mcp_crm.query import FilterNode, SortKey
 
 MAX_BULK = 500
-WRITE_VERBS = ("create", "create_many", "update", "update_many", "delete", "delete_many")
+WRITE_VERBS = ("create", "create_many", "update", "update_many", "delete", "delete_many", "restore")
 
 
 class ToolInput(ArgModelBase):
@@ -127,6 +127,18 @@ def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
                 Field(min_length=1, max_length=MAX_BULK, description=f"Ids of the {entity.name} to delete."),
             ),
         ),
+        "restore": create_model(
+            f"{Plural}RestoreInput",
+            __base__=ToolInput,
+            ids=(
+                list[str],
+                Field(
+                    min_length=1,
+                    max_length=MAX_BULK,
+                    description=f"Ids of deleted {entity.name} (trash_list shows them).",
+                ),
+            ),
+        ),
         "config": create_model(f"{Plural}ConfigInput", __base__=ToolInput),
     }
     # every write accepts an idempotency key
@@ -189,7 +201,16 @@ def outputs(entity: Entity) -> dict[str, type[BaseModel]]:
         ),
         "update": record,
         "update_many": many,
-        "delete": create_model(f"{Singular}Deleted", deleted=(record, Field(description="The record as it was."))),
+        "delete": create_model(
+            f"{Singular}Deleted",
+            deleted=(record, Field(description=f"The record as it was; {entity.name}_restore brings it back.")),
+        ),
         "delete_many": create_model(f"{Plural}Deleted", deleted_ids=(list[str], ...), count=(int, ...)),
+        "restore": create_model(
+            f"{Plural}Restored",
+            items=(list[Summary], Field(description=f"Each {entity.singular} restored: id and name.")),
+            count=(int, ...),
+            notes=(list[str], Field(description="Links and references that could not come back, and why.")),
+        ),
         "config": EntityConfig,
     }

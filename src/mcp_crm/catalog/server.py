@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from mcp.server import MCPServer
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from mcp_crm import __version__
-from mcp_crm.catalog.tools import AppState, all_tools
+from mcp_crm.catalog.tools import AppState
+from mcp_crm.catalog.workspace_tools import all_tools
 from mcp_crm.operations import Crm
+from mcp_crm.operations.trash import PURGE_BATCH
 from mcp_crm.operations.workspace import local_actor
 from mcp_crm.store import Database, migrate
+
+log = logging.getLogger("mcp_crm")
 
 INSTRUCTIONS = """\
 mcp-crm is a CRM: contacts (people), organizations (companies), deals (sales opportunities with value,
@@ -25,6 +31,17 @@ to avoid duplicates. Link records by id: a contact's organization_ids, a deal's 
 contact_ids and services [{service_id, quantity}], a task's contact_id / organization_id / deal_id.
 *_config describes an entity's fields and filter operators. users_me is the acting user.
 Dates are ISO 8601 (UTC); money is a decimal string with a 3-letter currency code."""
+
+
+async def _empty_trash_hourly(crm: Crm) -> None:
+    """Erases trashed records past their workspace's retention, at start and then every hour."""
+    while True:
+        try:
+            while await crm.purge_expired() == PURGE_BATCH:
+                pass
+        except Exception:
+            log.exception("emptying the trash failed; trying again in an hour")
+        await anyio.sleep(3600)
 
 
 def build_server(database_url: str, via: str = "stdio") -> MCPServer[AppState]:
@@ -38,7 +55,10 @@ def build_server(database_url: str, via: str = "stdio") -> MCPServer[AppState]:
             await migrate(db)
             state = AppState(crm=Crm(db), actor=await local_actor(db, via=via))
             opened.append(state)
-            yield state
+            async with anyio.create_task_group() as background:
+                background.start_soon(_empty_trash_hourly, state.crm)
+                yield state
+                background.cancel_scope.cancel()
         finally:
             if opened:
                 opened.pop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -19,9 +18,10 @@ from mcp_crm.catalog.descriptions import describe
 from mcp_crm.catalog.errors import explain
 from mcp_crm.catalog.models import ToolInput, inputs, outputs
 from mcp_crm.catalog.schemas import compact, output_schema
-from mcp_crm.entities import ENTITIES, Entity
+from mcp_crm.entities import Entity
 from mcp_crm.errors import CrmError
 from mcp_crm.operations import Actor, Crm, Idempotency, ListQuery
+from mcp_crm.operations.records import title_of
 from mcp_crm.store.types import json_text
 
 log = logging.getLogger("mcp_crm")
@@ -43,6 +43,8 @@ class CrmTool(Tool):
 
     async def run(self, arguments: dict[str, Any], context: Context, convert_result: bool = False) -> Any:
         model = self.fn_metadata.arg_model
+        if where := _nul_in(arguments):
+            raise ToolError(f"{where}: text cannot contain the NUL character (\\u0000); remove it and retry.")
         try:
             args = model.model_validate(self.fn_metadata.pre_parse_json(arguments))
         except ValidationError as exc:
@@ -63,6 +65,17 @@ class CrmTool(Tool):
         return self.fn_metadata.convert_result(result) if convert_result else result
 
 
+def _nul_in(value: Any, path: str = "arguments") -> str | None:
+    """Where a NUL character hides in the arguments (no database stores one in text), or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        return next((w for k, v in value.items() if (w := _nul_in(k, path) or _nul_in(v, f"{path}.{k}"))), None)
+    if isinstance(value, list):
+        return next((w for i, v in enumerate(value) if (w := _nul_in(v, f"{path}[{i}]"))), None)
+    return None
+
+
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 UPDATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -79,7 +92,7 @@ def once(actor: Actor, args: Any) -> Idempotency | None:
 
 def summarised(entity: Entity, records: list[dict[str, Any]]) -> dict[str, Any]:
     """Bulk results name each record instead of repeating all of it: cheap to read, and get has the rest."""
-    items = [{"id": r["id"], "name": " ".join(str(r[c]) for c in entity.title_columns)} for r in records]
+    items = [{"id": r["id"], "name": title_of(entity, r)} for r in records]
     return {"items": items, "count": len(items)}
 
 
@@ -129,6 +142,10 @@ def entity_handlers(entity: Entity) -> dict[str, tuple[Handler, ToolAnnotations]
         records = await s.crm.delete_many(a, entity, args.ids, once(a, args))
         return {"deleted_ids": [r["id"] for r in records], "count": len(records)}
 
+    async def restore(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
+        restored = await s.crm.restore(a, entity, args.ids, once(a, args))
+        return summarised(entity, restored["records"]) | {"notes": restored["notes"]}
+
     async def config(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
         return s.crm.config(entity)
 
@@ -141,6 +158,7 @@ def entity_handlers(entity: Entity) -> dict[str, tuple[Handler, ToolAnnotations]
         "update_many": (update_many, UPDATE),
         "delete": (delete, DELETE),
         "delete_many": (delete_many, DELETE),
+        "restore": (restore, WRITE),
         "config": (config, READ),
     }
 
@@ -154,6 +172,7 @@ TITLES = {
     "update_many": "Update many {many}",
     "delete": "Delete {one}",
     "delete_many": "Delete many {many}",
+    "restore": "Restore {many}",
     "config": "Describe {many} fields",
 }
 
@@ -197,31 +216,3 @@ def entity_tools(entity: Entity) -> list[CrmTool]:
         )
         for verb, (handler, annotations) in entity_handlers(entity).items()
     ]
-
-
-async def _users_me(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
-    if a.user_id is None:
-        raise CrmError("No user is acting in this session.")
-    return await s.crm.get(a, ENTITIES["users"], a.user_id)
-
-
-class NoArguments(ToolInput):
-    pass
-
-
-@cache
-def all_tools() -> tuple[CrmTool, ...]:
-    """The whole catalog (built once: tools hold no state, so servers share them)."""
-    tools = [tool for entity in ENTITIES.values() for tool in entity_tools(entity)]
-    tools.append(
-        make_tool(
-            name="users_me",
-            title="Who am I",
-            description="The user this session acts as: the owner of records you create unless you set owner_id.",
-            handler=_users_me,
-            arg_model=NoArguments,
-            output_model=outputs(ENTITIES["users"])["get"],
-            annotations=READ,
-        )
-    )
-    return tuple(tools)

@@ -79,7 +79,8 @@ CONTACTS = Entity(
         ),
     ),
     derive=_primary_email_and_phone,
-    on_delete="Its organization memberships and deal links go with it; tasks linked to it stay, unlinked.",
+    on_delete="Its organization memberships and deal links go with it and tasks linked to it are unlinked; "
+    "a restore puts them back.",
     example={
         "first_name": "Ada",
         "last_name": "Lovelace",

@@ -130,7 +130,7 @@ DEALS = Entity(
         ),
     ),
     derive=_stamp_outcome,
-    on_delete="Its line items and links go with it; tasks linked to it stay, unlinked.",
+    on_delete="Its line items and links go with it and tasks linked to it are unlinked; a restore puts them back.",
     example={
         "name": "Acme renewal 2027",
         "value": "24000",

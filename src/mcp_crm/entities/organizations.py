@@ -52,7 +52,8 @@ ORGANIZATIONS = Entity(
             description="Ids of the organization's contacts (replaces the whole list when given).",
         ),
     ),
-    on_delete="Its contacts and deals stay (only the links go); tasks linked to it stay, unlinked.",
+    on_delete="Its contacts and deals stay (only the links go) and tasks linked to it are unlinked; "
+    "a restore puts them back.",
     example={
         "name": "Acme GmbH",
         "domain": "acme.com",

@@ -37,7 +37,8 @@ USERS = Entity(
     table=User,
     description="People on the team who own records and are assigned tasks.",
     search_columns=("name", "email"),
-    on_delete="Records they own or are assigned stay, with no owner/assignee. You cannot delete yourself.",
+    on_delete="Records they own or are assigned stay, with no owner/assignee until a restore sets it back. "
+    "You cannot delete yourself.",
     example={"name": "Grace Hopper", "email": "grace@example.com", "role": "member"},
     example_filter={"field": "role", "op": "in", "value": ["owner", "admin"]},
     refuse_delete=_keep_yourself,

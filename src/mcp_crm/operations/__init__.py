@@ -16,7 +16,8 @@ from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.config import describe_entity
 from mcp_crm.operations.idempotency import Idempotency, remember, replay
 from mcp_crm.operations.reads import ListPage, ListQuery, get_record, list_records
-from mcp_crm.operations.writes import create_records, delete_records, update_records
+from mcp_crm.operations.trash import list_trash, purge, purge_expired, restore_records, trash_records
+from mcp_crm.operations.writes import create_records, update_records
 from mcp_crm.store import Database
 
 T = TypeVar("T")
@@ -103,7 +104,7 @@ class Crm:
     ) -> dict[str, Any]:
         (record,) = await self._write(
             actor,
-            lambda c: delete_records(c, actor, entity, [record_id], bulk=False, expected_revision=expected_revision),
+            lambda c: trash_records(c, actor, entity, [record_id], bulk=False, expected_revision=expected_revision),
             idempotency,
         )
         return record
@@ -111,7 +112,25 @@ class Crm:
     async def delete_many(
         self, actor: Actor, entity: Entity, ids: list[str], idempotency: Idempotency | None = None
     ) -> list[dict[str, Any]]:
-        return await self._write(actor, lambda c: delete_records(c, actor, entity, ids, bulk=True), idempotency)
+        return await self._write(actor, lambda c: trash_records(c, actor, entity, ids, bulk=True), idempotency)
+
+    async def restore(
+        self, actor: Actor, entity: Entity, ids: list[str], idempotency: Idempotency | None = None
+    ) -> dict[str, Any]:
+        """{"records": [...], "notes": [what could not come back]}."""
+        return await self._write(actor, lambda c: restore_records(c, actor, entity, ids, bulk=True), idempotency)
+
+    async def trash(
+        self, actor: Actor, entity: Entity | None, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        return await self._read(lambda c: list_trash(c, actor, entity, limit, cursor))
+
+    async def purge(self, actor: Actor, ids: list[str], idempotency: Idempotency | None = None) -> list[dict[str, str]]:
+        return await self._write(actor, lambda c: purge(c, actor, ids), idempotency)
+
+    async def purge_expired(self) -> int:
+        """Empties the trash of entries past their workspace's retention (the worker's job)."""
+        return await self.db.write(purge_expired)
 
     def config(self, entity: Entity) -> dict[str, Any]:
         return describe_entity(entity)

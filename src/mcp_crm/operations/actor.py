@@ -7,8 +7,9 @@ class Actor:
 
     workspace_id: str
     user_id: str | None
-    via: str  # stdio | http | cli
+    via: str  # stdio | http | cli | worker
     tool: str | None = None
+    credential_id: str | None = None  # the API key acting (hosted mode)
 
     def using(self, tool: str) -> "Actor":
         return replace(self, tool=tool)

@@ -20,6 +20,11 @@ def table_of(entity: Entity) -> Any:
     return entity.table.__table__  # type: ignore[attr-defined]
 
 
+def title_of(entity: Entity, record: dict[str, Any]) -> str:
+    """A record's name as summaries show it ("Ada Lovelace")."""
+    return " ".join(str(record[c]) for c in entity.title_columns if record.get(c) is not None)
+
+
 def title_expression(entity: Entity) -> Any:
     table = table_of(entity)
     columns = [table.c[c] for c in entity.title_columns]

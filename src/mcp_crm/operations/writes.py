@@ -1,7 +1,8 @@
 """Create, update and delete for any entity, inside the caller's transaction.
 
 Each function checks everything first and reports every problem at once; only then does it write,
-and it appends one change event per record to `change_events` in the same transaction."""
+and it appends one change event per record to `change_events` in the same transaction. Deleting is
+moving to the trash (trash.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from mcp_crm.operations.checks import (
     Problems,
     check_link_duplicates,
     check_references,
-    check_restricted_links,
     check_revision,
     check_unique,
 )
@@ -71,7 +71,7 @@ def create_records(
     for row in stored:
         row.update({link.name: [] for link in entity.links if link.name not in linked})
     records = [to_output(entity, row) for row in stored]
-    _record_events(conn, actor, entity, "created", now, [(r["id"], None, r) for r in records])
+    record_events(conn, actor, entity, "created", now, [(r["id"], None, r) for r in records])
     return records
 
 
@@ -135,7 +135,7 @@ def update_records(
         events.append((rid, before_record))
     with_links(conn, entity, [stored[rid] for rid in touched])
     records = {rid: to_output(entity, stored[rid]) for rid in ids}
-    _record_events(
+    record_events(
         conn,
         actor,
         entity,
@@ -195,28 +195,7 @@ def _write_links(
             conn.execute(insert(table), rows)
 
 
-def delete_records(
-    conn: Connection, actor: Actor, entity: Entity, ids: list[str], bulk: bool, expected_revision: int | None = None
-) -> list[dict[str, Any]]:
-    ids = list(dict.fromkeys(ids))
-    stored = fetch_rows(conn, actor, entity, ids, lock=True)
-    rows = [stored[rid] for rid in ids]
-    if entity.refuse_delete and (reason := entity.refuse_delete(actor.user_id, rows)):
-        raise CrmError(f"{reason} Nothing was deleted.")
-    problems = Problems(bulk)
-    for index, row in enumerate(rows):
-        check_revision(conn, entity, row, expected_revision, index, problems)
-    check_restricted_links(conn, entity, ids, problems)
-    problems.raise_if_any()
-    with_links(conn, entity, rows)
-    records = [to_output(entity, row) for row in rows]
-    table = table_of(entity)
-    conn.execute(delete(table).where(table.c.id.in_(ids)))  # ids checked and locked above
-    _record_events(conn, actor, entity, "deleted", datetime.now(UTC), [(r["id"], r, None) for r in records])
-    return records
-
-
-def _record_events(
+def record_events(
     conn: Connection,
     actor: Actor,
     entity: Entity,

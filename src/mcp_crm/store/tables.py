@@ -1,4 +1,4 @@
-"""Tables that are not entities: workspaces and the change log every write appends to."""
+"""Tables that are not entities: workspaces, the change log every write appends to, and the trash."""
 
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,7 @@ class Workspace(SQLModel, table=True):
     slug: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
     created_at: datetime = Field(sa_type=UTCDateTime)
+    trash_retention_days: int = Field(30, sa_column_kwargs={"server_default": "30"})
 
 
 class ChangeEvent(SQLModel, table=True):
@@ -33,9 +34,10 @@ class ChangeEvent(SQLModel, table=True):
     workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
     entity: str = Field(max_length=40)
     record_id: str = Field(max_length=36)
-    action: str = Field(max_length=20)  # created | updated | deleted
+    action: str = Field(max_length=20)  # created | updated | deleted | restored | purged
     user_id: str | None = Field(default=None, max_length=36)
-    via: str = Field(max_length=20)  # stdio | http | cli
+    via: str = Field(max_length=20)  # stdio | http | cli | worker
+    credential_id: str | None = Field(default=None, max_length=36)  # the API key used (its id, never the secret)
     tool: str | None = Field(default=None, max_length=80)
     before: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     after: dict[str, Any] | None = Field(default=None, sa_type=JSON)
@@ -55,5 +57,29 @@ class IdempotencyKey(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class TrashEntry(SQLModel, table=True):
+    """A deleted record, kept until purged so it can be restored: its row, every link row that named it
+    and the records whose reference to it were cleared when it was deleted."""
+
+    __tablename__ = "trash"
+    __table_args__ = (
+        Index("ix_trash_record", "workspace_id", "entity", "record_id", unique=True),
+        Index("ix_trash_deleted_at", "workspace_id", "deleted_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
+    entity: str = Field(max_length=40)
+    record_id: str = Field(max_length=36)
+    name: str = Field(max_length=500)
+    deleted_at: datetime = Field(sa_type=UTCDateTime)
+    deleted_by: str | None = Field(default=None, max_length=36)
+    row: dict[str, Any] = Field(sa_type=JSON)
+    links: dict[str, list[dict[str, Any]]] = Field(sa_type=JSON)  # link table -> rows
+    referenced_by: list[list[str]] = Field(sa_type=JSON)  # [entity, field, record id] cleared on delete
+
+
 CHANGE_EVENTS = ChangeEvent.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY_KEYS = IdempotencyKey.__table__  # type: ignore[attr-defined]
+TRASH = TrashEntry.__table__  # type: ignore[attr-defined]
+WORKSPACES = Workspace.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,118 @@
+"""Tools about the workspace rather than one entity: who is acting, the trash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, create_model
+
+from mcp_crm.catalog.models import IDEMPOTENCY_KEY, MAX_BULK, ToolInput, outputs
+from mcp_crm.catalog.tools import DELETE, READ, AppState, CrmTool, entity_tools, make_tool, once
+from mcp_crm.entities import ENTITIES
+from mcp_crm.entities.models import Summary
+from mcp_crm.errors import CrmError
+from mcp_crm.operations import Actor
+from mcp_crm.operations.reads import DEFAULT_LIMIT, MAX_LIMIT
+
+EntityName = Literal[tuple(ENTITIES)]  # type: ignore[valid-type]
+
+
+class NoArguments(ToolInput):
+    pass
+
+
+async def users_me(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
+    if a.user_id is None:
+        raise CrmError("No user is acting in this session.")
+    return await s.crm.get(a, ENTITIES["users"], a.user_id)
+
+
+class TrashListInput(ToolInput):
+    entity: EntityName | None = Field(None, description="Only this entity's deleted records.")
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Page size, 1-{MAX_LIMIT}.")
+    cursor: str | None = Field(None, pattern=r"^[0-9a-f-]{36}$", description="next_cursor from the previous page.")
+
+
+class Trashed(Summary):
+    entity: str
+    deleted_at: datetime
+    deleted_by: str | None = Field(description="The user who deleted it.")
+    purge_after: datetime = Field(description="When it will be deleted for good.")
+
+
+class TrashPage(BaseModel):
+    items: list[Trashed]
+    has_more: bool
+    next_cursor: str | None = None
+
+
+async def trash_list(s: AppState, a: Actor, args: TrashListInput) -> dict[str, Any]:
+    entity = ENTITIES[args.entity] if args.entity else None
+    items, next_cursor = await s.crm.trash(a, entity, args.limit, args.cursor)
+    page = TrashPage.model_validate({"items": items, "has_more": next_cursor is not None, "next_cursor": next_cursor})
+    return page.model_dump(mode="json")
+
+
+TrashPurgeInput = create_model(
+    "TrashPurgeInput",
+    __base__=ToolInput,
+    ids=(
+        list[str],
+        Field(min_length=1, max_length=MAX_BULK, description="Ids of deleted records (any entity) to erase."),
+    ),
+    idempotency_key=IDEMPOTENCY_KEY,
+)
+
+
+class Purged(BaseModel):
+    items: list[Summary] = Field(description="Each record erased: entity, id and name.")
+    count: int
+
+
+async def trash_purge(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
+    purged = await s.crm.purge(a, args.ids, once(a, args))
+    return {"items": purged, "count": len(purged)}
+
+
+@cache
+def all_tools() -> tuple[CrmTool, ...]:
+    """The whole catalog (built once: tools hold no state, so servers share them)."""
+    tools = [tool for entity in ENTITIES.values() for tool in entity_tools(entity)]
+    tools += [
+        make_tool(
+            name="users_me",
+            title="Who am I",
+            description="The user this session acts as: the owner of records you create unless you set owner_id.",
+            handler=users_me,
+            arg_model=NoArguments,
+            output_model=outputs(ENTITIES["users"])["get"],
+            annotations=READ,
+        ),
+        make_tool(
+            name="trash_list",
+            title="List the trash",
+            description=(
+                "Deleted records, most recently deleted first: entity, id, name, who deleted it and when it will "
+                "be erased. Bring one back with <entity>_restore(ids), e.g. contacts_restore."
+            ),
+            handler=trash_list,
+            arg_model=TrashListInput,
+            output_model=TrashPage,
+            annotations=READ,
+        ),
+        make_tool(
+            name="trash_purge",
+            title="Erase from the trash",
+            description=(
+                "Erase deleted records for good, now, instead of after the retention period. This cannot be "
+                "undone: only do it when the user asks to."
+            ),
+            handler=trash_purge,
+            arg_model=TrashPurgeInput,
+            output_model=Purged,
+            annotations=DELETE,
+        ),
+    ]
+    return tuple(tools)
