@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from mcp_crm.entities import Entity
 from mcp_crm.errors import Conflict
@@ -21,8 +21,28 @@ from mcp_crm.operations.writes import create_records, update_records
 from mcp_crm.store import Database
 
 T = TypeVar("T")
+RETRIES = 3
+RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock detected
 
 __all__ = ["Actor", "Crm", "Idempotency", "ListPage", "ListQuery"]
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
+def _explained(exc: DBAPIError) -> Exception:
+    """The error a caller can act on for a failed write, or the original when it is a bug."""
+    if isinstance(exc, IntegrityError):
+        # checks run before writing: a concurrent write got there first (or the same idempotency key
+        # is being used by a call still running); retrying answers correctly either way
+        return Conflict(
+            "A concurrent change conflicts with this one; read the records again and retry. Nothing was changed."
+        )
+    message = str(exc.orig)
+    if _sqlstate(exc) in RETRYABLE or "locked" in message or "busy" in message:
+        return Conflict("The database is busy with other writes; retry in a moment. Nothing was changed.")
+    return exc
 
 
 class Crm:
@@ -43,20 +63,18 @@ class Crm:
             remember(conn, actor, idempotency, result)
             return result
 
-        try:
-            return await self.db.write(once)
-        except OperationalError as exc:
-            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
-                raise Conflict(
-                    "The database is busy with other writes; retry in a moment. Nothing was changed."
-                ) from exc
-            raise
-        except IntegrityError as exc:
-            # checks run before writing: a concurrent write got there first (or the same idempotency key
-            # is being used by a call still running); retrying answers correctly either way
-            raise Conflict(
-                "A concurrent change conflicts with this one; read the records again and retry. Nothing was changed."
-            ) from exc
+        for attempt in range(RETRIES):
+            try:
+                return await self.db.write(once)
+            except DBAPIError as exc:
+                # a deadlock victim or serialization failure was rolled back whole: running it again is safe
+                if _sqlstate(exc) in RETRYABLE and attempt < RETRIES - 1:
+                    continue
+                explained = _explained(exc)
+                if explained is exc:
+                    raise
+                raise explained from exc
+        raise AssertionError("unreachable")
 
     async def create(
         self, actor: Actor, entity: Entity, item: BaseModel, idempotency: Idempotency | None = None
