@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 
 from mcp_crm.entities import Entity, FieldSpec
+from mcp_crm.operations.preview import CONFIRM_ABOVE
 from mcp_crm.query import operators_for
 
 FILTER_SYNTAX = (
     'Filter tree: a condition {"field": ..., "op": ..., "value": ...}, or {"and": [...]}, {"or": [...]}, '
     '{"not": {...}} nesting conditions.'
+)
+
+
+CONFIRM_RULE = (
+    f"Above {CONFIRM_ABOVE} records it answers with what it would do and a confirm token instead of writing; "
+    "call again with the same arguments plus that confirm."
 )
 
 
@@ -56,7 +63,8 @@ def describe(entity: Entity, verb: str) -> str:
         ),
         "update_many": (
             f"Change 1-500 {e} in one atomic call, each item {{id, ...fields to change}}. If any item is invalid "
-            "nothing is written and the error names each bad item by index. Returns each record's id and name."
+            "nothing is written and the error names each bad item by index. Returns each record's id and name. "
+            f"{CONFIRM_RULE}"
         ),
         "delete": (
             f"Move one {one} to the trash and return it as it was; it disappears from every list and link "
@@ -66,6 +74,7 @@ def describe(entity: Entity, verb: str) -> str:
         "delete_many": (
             f"Move 1-500 {e} to the trash in one atomic call ({e}_restore brings them back)."
             + (f" For each: {_lowered(entity.on_delete)}" if entity.on_delete else "")
+            + f" {CONFIRM_RULE}"
         ),
         "restore": (
             f"Bring 1-500 {e} back from the trash with the links they had, in one atomic call. A link to a record "

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mcp_crm.entities import Entity
 from mcp_crm.entities.models import Summary, create_model_for, record_model_for, update_model_for
+from mcp_crm.operations.preview import CONFIRM_ABOVE
 from mcp_crm.operations.reads import DEFAULT_LIMIT, MAX_LIMIT
 from mcp_crm.query import FilterNode, SortKey
 
@@ -43,6 +44,53 @@ IDEMPOTENCY_KEY: Any = (
         "returns the first result instead of writing twice (safe retries after a timeout).",
     ),
 )
+
+
+DRY_RUN: Any = (
+    bool,
+    Field(
+        False,
+        description="true: check everything and return what would change (in `preview`), writing nothing.",
+    ),
+)
+
+CONFIRM: Any = (
+    str | None,
+    Field(
+        None,
+        max_length=100,
+        description=f"Needed above {CONFIRM_ABOVE} records: the preview.confirm token a dry run of this exact call "
+        "returned (valid 10 minutes).",
+    ),
+)
+
+
+class FieldChange(BaseModel):
+    before: Any = None
+    after: Any = None
+
+
+class Change(BaseModel):
+    action: str = Field(description="created, updated, deleted, restored or purged.")
+    entity: str
+    id: str
+    name: str
+    fields: dict[str, FieldChange] | None = Field(None, description="Updates: each changed field, before and after.")
+
+
+class Preview(BaseModel):
+    """What a dry run would do."""
+
+    applied: bool = Field(description="Always false: nothing was written.")
+    counts: dict[str, dict[str, int]] = Field(
+        description='Records per entity and action, e.g. {"tasks": {"updated": 2}, "contacts": {"unlinked": 3}}.'
+    )
+    changes: list[Change] = Field(description="Each change, the first 100.")
+    more_changes: int = 0
+    confirm: str | None = Field(None, description="Send as confirm with the same arguments to go ahead.")
+
+
+PREVIEW: Any = (Preview | None, Field(None, description="Dry runs only: what would change."))
 
 
 def _id(entity: Entity) -> Any:
@@ -141,9 +189,12 @@ def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
         ),
         "config": create_model(f"{Plural}ConfigInput", __base__=ToolInput),
     }
-    # every write accepts an idempotency key
+    # every write accepts an idempotency key and a dry run; bulk updates and deletes a confirm token
     for verb in WRITE_VERBS:
-        models[verb] = create_model(models[verb].__name__, __base__=models[verb], idempotency_key=IDEMPOTENCY_KEY)
+        extra = {"confirm": CONFIRM} if verb in ("update_many", "delete_many") else {}
+        models[verb] = create_model(
+            models[verb].__name__, __base__=models[verb], idempotency_key=IDEMPOTENCY_KEY, dry_run=DRY_RUN, **extra
+        )
     return models
 
 
@@ -184,7 +235,7 @@ def outputs(entity: Entity) -> dict[str, type[BaseModel]]:
         items=(list[Summary], Field(description=f"Each {entity.singular} written, in the order sent: id and name.")),
         count=(int, ...),
     )
-    return {
+    written = {
         "create": record,
         "create_many": many,
         "get": create_model(
@@ -212,5 +263,10 @@ def outputs(entity: Entity) -> dict[str, type[BaseModel]]:
             count=(int, ...),
             notes=(list[str], Field(description="Links and references that could not come back, and why.")),
         ),
-        "config": EntityConfig,
     }
+    previewed = {
+        verb: create_model(f"{model.__name__}Result", __base__=model, preview=PREVIEW)
+        for verb, model in written.items()
+        if verb in WRITE_VERBS
+    }
+    return {**written, **previewed, "config": EntityConfig}

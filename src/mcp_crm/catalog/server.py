@@ -30,6 +30,8 @@ delete, delete_many and config. Find records with *_list (filter, sort, q, curso
 to avoid duplicates. Link records by id: a contact's organization_ids, a deal's organization_ids,
 contact_ids and services [{service_id, quantity}], a task's contact_id / organization_id / deal_id.
 *_config describes an entity's fields and filter operators. users_me is the acting user.
+Deleting moves records to the trash (trash_list; <entity>_restore brings them back). Every write takes
+dry_run: true to preview what it would change; bulk writes over 50 records ask for the preview's confirm token.
 Dates are ISO 8601 (UTC); money is a decimal string with a 3-letter currency code."""
 
 

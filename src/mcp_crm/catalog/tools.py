@@ -21,6 +21,8 @@ from mcp_crm.catalog.schemas import compact, output_schema
 from mcp_crm.entities import Entity
 from mcp_crm.errors import CrmError
 from mcp_crm.operations import Actor, Crm, Idempotency, ListQuery
+from mcp_crm.operations.idempotency import fingerprint
+from mcp_crm.operations.preview import CONFIRM_ABOVE, dry_run, in_words, preview_of
 from mcp_crm.operations.records import title_of
 from mcp_crm.store.types import json_text
 
@@ -51,7 +53,7 @@ class CrmTool(Tool):
             raise ToolError(explain(exc, model)) from exc
         state: AppState = context.request_context.lifespan_context
         try:
-            structured = await self.fn(state, state.actor.using(self.name), args)
+            structured = await self._guarded(state, state.actor.using(self.name), args)
         except CrmError as exc:
             raise ToolError(str(exc)) from exc
         except Exception as exc:
@@ -63,6 +65,32 @@ class CrmTool(Tool):
             structured_content=structured,
         )
         return self.fn_metadata.convert_result(result) if convert_result else result
+
+    async def _guarded(self, state: AppState, actor: Actor, args: Any) -> dict[str, Any]:
+        """Runs the call; a dry run returns what it would do instead, and a bulk write of more than
+        CONFIRM_ABOVE records needs the confirm token its dry run returns."""
+        touches = len(getattr(args, "ids", None) or getattr(args, "items", None) or []) if self.confirms else 0
+        needs_token = touches > CONFIRM_ABOVE
+        if not getattr(args, "dry_run", False):
+            request = request_of(self.name, args) if needs_token else ""
+            if not needs_token or await state.crm.confirmed(actor, request, args.confirm):
+                return await self.fn(state, actor, args)
+        with dry_run() as journal:
+            structured = await self.fn(state, actor, args)
+        preview = preview_of(journal)
+        if needs_token:
+            preview["confirm"] = await state.crm.confirm_token(actor, request_of(self.name, args))
+        if args.dry_run:
+            return structured | {"preview": preview}
+        raise CrmError(
+            f"Not done: this call would {in_words(preview)}, more than {CONFIRM_ABOVE} records. Nothing was changed. "
+            f'To go ahead, call {self.name} again with the same arguments and confirm: "{preview["confirm"]}" '
+            "(valid for 10 minutes); add dry_run: true to see each change first."
+        )
+
+    @property
+    def confirms(self) -> bool:
+        return "confirm" in self.fn_metadata.arg_model.model_fields
 
 
 def _nul_in(value: Any, path: str = "arguments") -> str | None:
@@ -82,12 +110,18 @@ UPDATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempoten
 DELETE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
 
 
+CONTROL_ARGUMENTS = {"idempotency_key", "dry_run", "confirm"}  # how to run a write, not what it writes
+
+
+def request_of(tool: str, args: BaseModel) -> str:
+    return fingerprint(tool, args.model_dump(mode="json", exclude=CONTROL_ARGUMENTS))
+
+
 def once(actor: Actor, args: Any) -> Idempotency | None:
     """The idempotency of a write call: its key, and a fingerprint of the tool and everything else it was sent."""
     if args.idempotency_key is None:
         return None
-    arguments = args.model_dump(mode="json", exclude={"idempotency_key"})
-    return Idempotency.of(args.idempotency_key, actor.tool or "", arguments)
+    return Idempotency(key=args.idempotency_key, request=request_of(actor.tool or "", args))
 
 
 def summarised(entity: Entity, records: list[dict[str, Any]]) -> dict[str, Any]:

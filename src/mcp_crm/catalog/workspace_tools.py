@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
-from mcp_crm.catalog.models import IDEMPOTENCY_KEY, MAX_BULK, ToolInput, outputs
+from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, MAX_BULK, PREVIEW, Preview, ToolInput, outputs
 from mcp_crm.catalog.tools import DELETE, READ, AppState, CrmTool, entity_tools, make_tool, once
 from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import Summary
@@ -63,12 +63,14 @@ TrashPurgeInput = create_model(
         Field(min_length=1, max_length=MAX_BULK, description="Ids of deleted records (any entity) to erase."),
     ),
     idempotency_key=IDEMPOTENCY_KEY,
+    dry_run=DRY_RUN,
 )
 
 
 class Purged(BaseModel):
     items: list[Summary] = Field(description="Each record erased: entity, id and name.")
     count: int
+    preview: Preview | None = PREVIEW[1]
 
 
 async def trash_purge(s: AppState, a: Actor, args: Any) -> dict[str, Any]:

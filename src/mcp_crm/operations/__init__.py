@@ -15,8 +15,10 @@ from mcp_crm.errors import Conflict
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.config import describe_entity
 from mcp_crm.operations.idempotency import Idempotency, remember, replay
+from mcp_crm.operations.preview import Journal, confirm_token, confirmed, journaling, rehearsing
 from mcp_crm.operations.reads import ListPage, ListQuery, get_record, list_records
 from mcp_crm.operations.trash import list_trash, purge, purge_expired, restore_records, trash_records
+from mcp_crm.operations.workspace import workspace_secret
 from mcp_crm.operations.writes import create_records, update_records
 from mcp_crm.store import Database
 
@@ -45,14 +47,38 @@ def _explained(exc: DBAPIError) -> Exception:
     return exc
 
 
+class _Rehearsed(Exception):
+    """Carries a rehearsed write's result out of the transaction it rolls back."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+
+def _rehearse(conn: Connection, work: Callable[[Connection], T], journal: Journal) -> T:
+    with journaling(conn, journal):
+        result = work(conn)
+    raise _Rehearsed(result)
+
+
+def _confirm_scope(actor: Actor, request: str) -> str:
+    return f"{actor.workspace_id}:{actor.user_id}:{request}"
+
+
 class Crm:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._secrets: dict[str, str] = {}
 
     async def _read(self, work: Callable[[Connection], T]) -> T:
         return await self.db.read(work)
 
     async def _write(self, actor: Actor, work: Callable[[Connection], T], idempotency: Idempotency | None) -> T:
+        """Runs a write in one transaction: replayed from its idempotency key when it was done before, and
+        rehearsed (run, then rolled back) inside `preview.dry_run()`."""
+        journal = rehearsing()
+        if journal is not None:
+            return await self._transaction(lambda conn: _rehearse(conn, work, journal))
+
         def once(conn: Connection) -> T:
             if idempotency is None:
                 return work(conn)
@@ -63,9 +89,14 @@ class Crm:
             remember(conn, actor, idempotency, result)
             return result
 
+        return await self._transaction(once)
+
+    async def _transaction(self, work: Callable[[Connection], T]) -> T:
         for attempt in range(RETRIES):
             try:
-                return await self.db.write(once)
+                return await self.db.write(work)
+            except _Rehearsed as done:
+                return done.result  # type: ignore[no-any-return]
             except DBAPIError as exc:
                 # a deadlock victim or serialization failure was rolled back whole: running it again is safe
                 if _sqlstate(exc) in RETRYABLE and attempt < RETRIES - 1:
@@ -75,6 +106,18 @@ class Crm:
                     raise
                 raise explained from exc
         raise AssertionError("unreachable")
+
+    async def confirm_token(self, actor: Actor, request: str) -> str:
+        """A token that lets exactly this request (tool and arguments) through for the next 10 minutes."""
+        return confirm_token(await self._secret(actor), _confirm_scope(actor, request))
+
+    async def confirmed(self, actor: Actor, request: str, token: str | None) -> bool:
+        return confirmed(await self._secret(actor), _confirm_scope(actor, request), token)
+
+    async def _secret(self, actor: Actor) -> str:
+        if actor.workspace_id not in self._secrets:
+            self._secrets[actor.workspace_id] = await self.db.read(lambda c: workspace_secret(c, actor.workspace_id))
+        return self._secrets[actor.workspace_id]
 
     async def create(
         self, actor: Actor, entity: Entity, item: BaseModel, idempotency: Idempotency | None = None

@@ -23,10 +23,10 @@ class Idempotency:
     key: str
     request: str  # fingerprint of what was asked
 
-    @classmethod
-    def of(cls, key: str, tool: str, arguments: dict[str, Any]) -> Idempotency:
-        blob = json_text({"tool": tool, "arguments": arguments})
-        return cls(key=key, request=hashlib.sha256(blob.encode()).hexdigest())
+
+def fingerprint(tool: str, arguments: dict[str, Any]) -> str:
+    """What a call asked for, as a hash: the same tool with the same arguments gives the same fingerprint."""
+    return hashlib.sha256(json_text({"tool": tool, "arguments": arguments}).encode()).hexdigest()
 
 
 def _where(actor: Actor, key: str) -> list[Any]:

@@ -6,7 +6,7 @@ it, and the records whose reference to it was cleared. Entries are purged after 
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -21,6 +21,7 @@ from mcp_crm.errors import CrmError, NotFound
 from mcp_crm.ids import new_id
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.checks import Problems, check_restricted_links, check_revision, check_unique, existing_ids
+from mcp_crm.operations.preview import journal_of
 from mcp_crm.operations.records import fetch_rows, rows_by_id, table_of, title_of, to_output, with_links
 from mcp_crm.operations.writes import record_events, update_records
 from mcp_crm.store.tables import TRASH, WORKSPACES
@@ -86,6 +87,8 @@ def trash_records(
     with_links(conn, entity, rows)
     records = [to_output(entity, row) for row in rows]
     links = _link_rows_naming(conn, entity, ids)
+    if (journal := journal_of(conn)) is not None:
+        journal.unlinked.update(_linked_entities(entity, links))
     referenced_by = _clear_references(conn, actor, entity, ids)
     now = datetime.now(UTC)
     conn.execute(
@@ -119,6 +122,18 @@ def _link_rows_naming(conn: Connection, entity: Entity, ids: list[str]) -> dict[
             for row in conn.execute(select(table).where(table.c[column].in_(chunk))).mappings():
                 found[row[column]][table.name].append(dict(row))
     return found
+
+
+def _linked_entities(entity: Entity, links: dict[str, dict[str, list[Any]]]) -> Counter[str]:
+    """How many records of each other entity lose a link to the records."""
+    counts: Counter[str] = Counter()
+    for by_table in links.values():
+        for table_name, rows in by_table.items():
+            table = _link_tables()[table_name].__table__  # type: ignore[attr-defined]
+            others = [t.name for _, t in _foreign_keys(table) if t is not entity]
+            for other in others:
+                counts[other] += len(rows)
+    return counts
 
 
 def _clear_references(conn: Connection, actor: Actor, entity: Entity, ids: list[str]) -> dict[str, list[list[str]]]:

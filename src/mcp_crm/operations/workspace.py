@@ -10,7 +10,7 @@ from mcp_crm.entities.users import User
 from mcp_crm.ids import new_id
 from mcp_crm.operations.actor import Actor
 from mcp_crm.store.database import Database
-from mcp_crm.store.tables import Workspace
+from mcp_crm.store.tables import WORKSPACES, Workspace
 
 LOCAL_SLUG = "local"
 
@@ -55,3 +55,11 @@ def _login() -> str:
         return getpass.getuser()
     except (OSError, KeyError):
         return "me"
+
+
+def workspace_secret(conn: Connection, workspace_id: str) -> str:
+    """The workspace's signing secret (made with the workspace)."""
+    secret = conn.execute(select(WORKSPACES.c.secret).where(WORKSPACES.c.id == workspace_id)).scalar_one()
+    if not secret:
+        raise RuntimeError(f"workspace {workspace_id} has no secret")
+    return str(secret)

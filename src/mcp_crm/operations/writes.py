@@ -23,10 +23,11 @@ from mcp_crm.operations.checks import (
     check_revision,
     check_unique,
 )
+from mcp_crm.operations.preview import journal_of
 from mcp_crm.operations.records import as_stored, fetch_rows, table_of, to_output, with_links
 from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
 
-CONTROL_FIELDS = {"id", "expected_revision", "idempotency_key"}  # arguments that are not fields of the record
+CONTROL_FIELDS = {"id", "expected_revision", "idempotency_key", "dry_run", "confirm"}  # arguments, not fields
 
 
 def _split(entity: Entity, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -215,6 +216,7 @@ def record_events(
             "user_id": actor.user_id,
             "via": actor.via,
             "tool": actor.tool,
+            "credential_id": actor.credential_id,
             "before": before,
             "after": after,
             "occurred_at": when,
@@ -222,3 +224,5 @@ def record_events(
         for rid, before, after in changes
     ]
     conn.execute(insert(EVENTS), rows)
+    if (journal := journal_of(conn)) is not None:
+        journal.events.extend(rows)

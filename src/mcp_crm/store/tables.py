@@ -1,6 +1,7 @@
 """Tables that are not entities: workspaces, the change log every write appends to, and the trash."""
 
 from datetime import datetime
+from secrets import token_hex
 from typing import Any
 
 from sqlalchemy import JSON, Index
@@ -18,6 +19,8 @@ class Workspace(SQLModel, table=True):
     name: str = Field(max_length=200)
     created_at: datetime = Field(sa_type=UTCDateTime)
     trash_retention_days: int = Field(30, sa_column_kwargs={"server_default": "30"})
+    # signs confirm tokens; made with the workspace (a Python-side default, so Core inserts get one too)
+    secret: str | None = Field(default=None, max_length=64, sa_column_kwargs={"default": lambda: token_hex(32)})
 
 
 class ChangeEvent(SQLModel, table=True):
