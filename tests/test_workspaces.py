@@ -40,5 +40,15 @@ async def test_records_of_another_workspace_are_invisible(database_url):
         page = await crm.list(ours, CONTACTS, ListQuery(include_total=True))
         assert page.items == [] and page.total == 0
         assert (await crm.get(theirs, CONTACTS, secret["id"]))["job_title"] is None
+
+        # their trash and their audit log are theirs alone
+        await crm.delete(theirs, CONTACTS, secret["id"])
+        with pytest.raises(NotFound):
+            await crm.restore(ours, CONTACTS, [secret["id"]])
+        with pytest.raises(NotFound):
+            await crm.purge(ours, [secret["id"]])
+        assert (await crm.trash(ours, None, 10, None))[0] == []
+        assert (await crm.audit(ours, None, 10, None))[0] == []
+        assert [c["action"] for c in (await crm.audit(theirs, None, 10, None))[0]] == ["deleted", "created"]
     finally:
         await db.dispose()

@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import anyio
 import asyncpg
 import typer
 from rich.console import Console
+from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -163,6 +164,55 @@ def catalog(
         return
     write(directory)
     out.print(f"Wrote {directory}/tools.json and {directory}/README.md")
+
+
+audit = typer.Typer(help="The audit log: every committed change.", no_args_is_help=True)
+app.add_typer(audit, name="audit")
+
+
+@audit.command("export")
+def audit_export(
+    database_url: DatabaseUrl,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="JSONL file to write; stdout if left out.")] = (
+        None
+    ),
+) -> None:
+    """Write every change of every workspace as JSON lines, oldest first."""
+    from rich.progress import Progress
+
+    from mcp_crm.operations.audit import every_change
+    from mcp_crm.store import Database, migrate
+    from mcp_crm.store.tables import CHANGE_EVENTS
+    from mcp_crm.store.types import json_text
+
+    def export(conn: Connection, sink: TextIO, progress: Progress | None) -> int:
+        total = conn.execute(select(func.count()).select_from(CHANGE_EVENTS)).scalar_one()
+        task = progress.add_task("Exporting changes", total=total) if progress else None
+        written = 0
+        for change in every_change(conn):
+            sink.write(json_text(change) + "\n")
+            written += 1
+            if progress is not None and task is not None and written % 1000 == 0:
+                progress.update(task, completed=written)
+        if progress is not None and task is not None:
+            progress.update(task, completed=written)
+        return written
+
+    async def run() -> int:
+        db = Database(database_url)
+        try:
+            await migrate(db)
+            if output is None:
+                return await db.read(lambda conn: export(conn, sys.stdout, None))
+            with output.open("w", encoding="utf-8") as sink, Progress(console=err, transient=True) as progress:
+                return await db.read(lambda conn: export(conn, sink, progress))
+        finally:
+            await db.dispose()
+
+    with _explained_database_errors(database_url):
+        written = anyio.run(run)
+    if output is not None:
+        err.print(f"[green]Wrote {written} changes to {output}[/green]")
 
 
 @app.command()

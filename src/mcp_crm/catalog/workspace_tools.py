@@ -1,4 +1,4 @@
-"""Tools about the workspace rather than one entity: who is acting, the trash."""
+"""Tools about the workspace rather than one entity: who is acting, the trash, the audit log."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
+from mcp_crm.catalog.descriptions import FILTER_SYNTAX
 from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, MAX_BULK, PREVIEW, Preview, ToolInput, outputs
 from mcp_crm.catalog.tools import DELETE, READ, AppState, CrmTool, entity_tools, make_tool, once
 from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import Summary
 from mcp_crm.errors import CrmError
 from mcp_crm.operations import Actor
+from mcp_crm.operations.audit import AUDIT
 from mcp_crm.operations.reads import DEFAULT_LIMIT, MAX_LIMIT
+from mcp_crm.query import FilterNode
 
 EntityName = Literal[tuple(ENTITIES)]  # type: ignore[valid-type]
 
@@ -78,6 +81,43 @@ async def trash_purge(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
     return {"items": purged, "count": len(purged)}
 
 
+class AuditListInput(ToolInput):
+    filter: FilterNode | None = Field(None, description="A filter tree over the fields below; omit for all.")
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Page size, 1-{MAX_LIMIT}.")
+    cursor: str | None = Field(None, pattern=r"^[0-9a-f-]{36}$", description="next_cursor from the previous page.")
+
+
+class AuditEntry(BaseModel):
+    id: str
+    occurred_at: datetime
+    entity: str
+    record_id: str
+    action: str = Field(description="created, updated, deleted (to the trash), restored or purged.")
+    user_id: str | None = Field(description="Who made the change.")
+    via: str = Field(description="stdio, http, cli or worker.")
+    credential_id: str | None = Field(description="The API key used (its id), in hosted mode.")
+    tool: str | None
+    before: dict[str, Any] | None = Field(description="Updates: the changed fields' old values; deletes: the record.")
+    after: dict[str, Any] | None = Field(description="Updates: the changed fields' new values; creates: the record.")
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    has_more: bool
+    next_cursor: str | None = None
+
+
+async def audit_list(s: AppState, a: Actor, args: AuditListInput) -> dict[str, Any]:
+    items, next_cursor = await s.crm.audit(a, args.filter, args.limit, args.cursor)
+    page = AuditPage.model_validate({"items": items, "has_more": next_cursor is not None, "next_cursor": next_cursor})
+    return page.model_dump(mode="json")
+
+
+AUDIT_FIELDS = ", ".join(
+    f"{name} ({'|'.join(f.enum) if f.enum else f.kind.value})" for name, f in AUDIT.fields.items() if f.filterable
+)
+
+
 @cache
 def all_tools() -> tuple[CrmTool, ...]:
     """The whole catalog (built once: tools hold no state, so servers share them)."""
@@ -115,6 +155,20 @@ def all_tools() -> tuple[CrmTool, ...]:
             arg_model=TrashPurgeInput,
             output_model=Purged,
             annotations=DELETE,
+        ),
+        make_tool(
+            name="audit_list",
+            title="Read the audit log",
+            description=(
+                "Every committed change in the workspace, newest first: when, who, via which tool and credential, "
+                f"and each field before and after. {FILTER_SYNTAX} Filterable: {AUDIT_FIELDS}. Example: "
+                '{"and": [{"field": "record_id", "op": "eq", "value": "<id>"}, '
+                '{"field": "occurred_at", "op": "gte", "value": "2026-01-01T00:00:00Z"}]}.'
+            ),
+            handler=audit_list,
+            arg_model=AuditListInput,
+            output_model=AuditPage,
+            annotations=READ,
         ),
     ]
     return tuple(tools)

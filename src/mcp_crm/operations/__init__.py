@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from mcp_crm.entities import Entity
 from mcp_crm.errors import Conflict
 from mcp_crm.operations.actor import Actor
+from mcp_crm.operations.audit import list_changes
 from mcp_crm.operations.config import describe_entity
 from mcp_crm.operations.idempotency import Idempotency, remember, replay
 from mcp_crm.operations.preview import Journal, confirm_token, confirmed, journaling, rehearsing
@@ -20,6 +21,7 @@ from mcp_crm.operations.reads import ListPage, ListQuery, get_record, list_recor
 from mcp_crm.operations.trash import list_trash, purge, purge_expired, restore_records, trash_records
 from mcp_crm.operations.workspace import workspace_secret
 from mcp_crm.operations.writes import create_records, update_records
+from mcp_crm.query import FilterNode
 from mcp_crm.store import Database
 
 T = TypeVar("T")
@@ -188,6 +190,11 @@ class Crm:
 
     async def purge(self, actor: Actor, ids: list[str], idempotency: Idempotency | None = None) -> list[dict[str, str]]:
         return await self._write(actor, lambda c: purge(c, actor, ids), idempotency)
+
+    async def audit(
+        self, actor: Actor, filter: FilterNode | None, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        return await self._read(lambda c: list_changes(c, actor, filter, limit, cursor))
 
     async def purge_expired(self) -> int:
         """Empties the trash of entries past their workspace's retention (the worker's job)."""

@@ -2,13 +2,15 @@
 
 from datetime import datetime
 from secrets import token_hex
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import JSON, Index
+from sqlalchemy import JSON, Index, String
 from sqlmodel import Field, SQLModel
 
 from mcp_crm.ids import new_id
 from mcp_crm.store.types import UTCDateTime
+
+OBJECT = {"kind": "object"}  # a structured value: shown, not filtered on
 
 
 class Workspace(SQLModel, table=True):
@@ -37,13 +39,13 @@ class ChangeEvent(SQLModel, table=True):
     workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
     entity: str = Field(max_length=40)
     record_id: str = Field(max_length=36)
-    action: str = Field(max_length=20)  # created | updated | deleted | restored | purged
+    action: Literal["created", "updated", "deleted", "restored", "purged"] = Field(sa_type=String(20))
     user_id: str | None = Field(default=None, max_length=36)
     via: str = Field(max_length=20)  # stdio | http | cli | worker
     credential_id: str | None = Field(default=None, max_length=36)  # the API key used (its id, never the secret)
     tool: str | None = Field(default=None, max_length=80)
-    before: dict[str, Any] | None = Field(default=None, sa_type=JSON)
-    after: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    before: dict[str, Any] | None = Field(default=None, sa_type=JSON, schema_extra={"json_schema_extra": OBJECT})
+    after: dict[str, Any] | None = Field(default=None, sa_type=JSON, schema_extra={"json_schema_extra": OBJECT})
     occurred_at: datetime = Field(sa_type=UTCDateTime)
 
 
