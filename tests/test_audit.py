@@ -67,3 +67,22 @@ async def test_the_audit_log_filters_and_pages(client):
     assert "Unknown filter field 'before'" in await fail(
         client, "audit_list", {"filter": {"field": "before", "op": "eq", "value": "x"}}
     )
+
+
+async def test_audit_export_writes_every_change_as_json_lines(client, database_url, tmp_path: Path):
+    await call(client, "contacts_create_many", {"items": [{"first_name": f"P{i}", "last_name": "X"} for i in range(3)]})
+    await call(client, "organizations_create", {"name": "Acme"})
+    target = tmp_path / "audit.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_crm", "audit", "export", "--database-url", database_url, "-o", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [(e["entity"], e["action"]) for e in lines][-4:] == [("contacts", "created")] * 3 + [
+        ("organizations", "created")
+    ]
+    assert all(e["workspace_id"] and e["occurred_at"] for e in lines)
+    assert "Wrote" in done.stderr

@@ -18,7 +18,7 @@ from mcp_crm.catalog.descriptions import describe
 from mcp_crm.catalog.errors import explain
 from mcp_crm.catalog.models import ToolInput, inputs, outputs
 from mcp_crm.catalog.schemas import compact, output_schema
-from mcp_crm.entities import Entity
+from mcp_crm.entities import ENTITIES, Entity
 from mcp_crm.errors import CrmError
 from mcp_crm.operations import Actor, Crm, Idempotency, ListQuery
 from mcp_crm.operations.idempotency import fingerprint
@@ -61,7 +61,7 @@ class CrmTool(Tool):
                 f"{self.name} failed with an internal error (logged on the server); the call was rolled back."
             ) from exc
         result = CallToolResult(
-            content=[TextContent(type="text", text=json_text(structured))],
+            content=[TextContent(type="text", text=json_text(marked(structured)))],
             structured_content=structured,
         )
         return self.fn_metadata.convert_result(result) if convert_result else result
@@ -102,6 +102,25 @@ def _nul_in(value: Any, path: str = "arguments") -> str | None:
     if isinstance(value, list):
         return next((w for i, v in enumerate(value) if (w := _nul_in(v, f"{path}[{i}]"))), None)
     return None
+
+
+UNTRUSTED_FIELDS = frozenset(n for e in ENTITIES.values() for n, f in e.fields.items() if f.untrusted)
+OPEN, CLOSE = "<untrusted-data>", "</untrusted-data>"
+FAKE_OPEN, FAKE_CLOSE = "<untrusted-data\u200b>", "</untrusted-data\u200b>"  # markers found inside the text itself
+
+
+def marked(value: Any, untrusted: bool = False) -> Any:
+    """The structured result for the text channel: free text from outside (notes, descriptions, also inside
+    audit and preview entries) wrapped in markers that the text itself cannot close or fake."""
+    if isinstance(value, str):
+        if not untrusted:
+            return value
+        return OPEN + value.replace(OPEN, FAKE_OPEN).replace(CLOSE, FAKE_CLOSE) + CLOSE
+    if isinstance(value, dict):
+        return {k: marked(v, untrusted or k in UNTRUSTED_FIELDS) for k, v in value.items()}
+    if isinstance(value, list):
+        return [marked(v, untrusted) for v in value]
+    return value
 
 
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)

@@ -77,10 +77,10 @@ def record_model_for(entity: Entity, partial: bool = False) -> type[BaseModel]:
             )
             continue
         value = f.annotation | None if (f.nullable or partial) else f.annotation
-        if name == "id" or not partial:
-            fields[name] = (value, Field(..., description=f.description or None))
-        else:
-            fields[name] = (value, Field(None, description=f.description or None))
+        default = ... if name == "id" or not partial else None
+        # free text from outside is flagged in the schema; the text channel also wraps it in markers
+        extra = {"x-untrusted": True} if f.untrusted else None
+        fields[name] = (value, Field(default, description=f.description or None, json_schema_extra=extra))
     suffix = "Fields" if partial else ""
     return create_model(f"{entity.singular.capitalize()}{suffix}", **fields)
 

@@ -145,6 +145,11 @@ class FieldSpec:
     def filterable(self) -> bool:
         return self.kind is not Kind.object
 
+    @property
+    def untrusted(self) -> bool:
+        """Free text anyone may have typed, pasted or imported: shown to models as data, never as instructions."""
+        return self.kind is Kind.long_text
+
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per entity
 class Entity:
