@@ -1,9 +1,13 @@
 """Drive mcp-crm over streamable HTTP with the MCP Python SDK.
 
-Start the server first, in another terminal (it listens on loopback only):
+Start the server first, in another terminal, and give this script an API key:
 
+    mcp-crm workspaces create demo --owner-email you@example.com --owner-name "You"
+    export MCP_CRM_API_KEY=$(mcp-crm keys create -w demo -u you@example.com --scopes read,write)
     mcp-crm serve --transport http            # http://127.0.0.1:8765/mcp, health check at /health
     python examples/client_http.py
+
+(A server started with --no-auth, on loopback only, needs no key.)
 
 MCP_CRM_HOST and MCP_CRM_PORT are read here as `mcp-crm serve` reads them, so one environment sets both.
 The database is the server's: set MCP_CRM_DATABASE_URL (or --database-url) where the server runs.
@@ -15,6 +19,7 @@ import asyncio
 import os
 from typing import Any
 
+import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
@@ -37,9 +42,14 @@ async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str
 
 async def main() -> None:
     url = server_url()
-    # Client(url) is the short form; streamable_http_client(url, http_client=...) takes your own
-    # httpx2.AsyncClient when you need headers or timeouts. mode="legacy" speaks the 2025 protocol.
-    async with Client(streamable_http_client(url)) as client:
+    # The API key goes in an Authorization header on our own httpx2 client (the SDK's HTTP library).
+    # mode="legacy" would speak the 2025 protocol.
+    key = os.environ.get("MCP_CRM_API_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
         tools = await client.list_tools()
         print(f"Connected to {url} (protocol {client.protocol_version}): {len(tools.tools)} tools")
 

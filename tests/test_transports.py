@@ -27,7 +27,11 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
-from mcp_crm.catalog.server import build_server
+from mcp_crm.catalog.workspace_tools import all_tools
+from mcp_crm.entities import ENTITIES
+from mcp_crm.operations import Actor, Crm, ListQuery
+from mcp_crm.operations.access import find_workspace
+from mcp_crm.store import Database
 from tests.helpers import call, fail
 
 pytestmark = pytest.mark.anyio
@@ -222,13 +226,20 @@ def stop(server: HttpServer) -> None:
 
 
 @asynccontextmanager
-async def http_server(database_url: str, log_dir: Path, host: str = "127.0.0.1") -> AsyncIterator[HttpServer]:
-    """A real `mcp-crm serve --transport http` on a free loopback port, healthy when yielded, always stopped."""
+async def http_server(
+    database_url: str, log_dir: Path, host: str = "127.0.0.1", options: tuple[str, ...] = ("--no-auth",)
+) -> AsyncIterator[HttpServer]:
+    """A real `mcp-crm serve --transport http` on a free loopback port, healthy when yielded, always stopped.
+    Without API keys unless `options` say otherwise."""
     port = free_port(host)
     log = log_dir / f"http-server-{port}.log"
     with log.open("wb") as out:  # a file, not a pipe: a full pipe would block the server
         process = subprocess.Popen(
-            [*SERVE, "--transport", "http", "--host", host, "--port", str(port), "--database-url", database_url],
+            [
+                *SERVE,
+                *("--transport", "http", "--host", host, "--port", str(port), "--database-url", database_url),
+                *options,
+            ],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -295,19 +306,36 @@ async def test_http_rejects_foreign_host_and_origin(host: str, tmp_path: Path, s
 
 
 @pytest.mark.slow
-async def test_http_refuses_non_loopback_host(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--no-auth"], "Refusing to serve on 0.0.0.0 without authentication: --no-auth is only for a loopback"),
+        ([], "Serving on 0.0.0.0: name the host names clients use with --allowed-host"),
+    ],
+)
+async def test_http_off_loopback_needs_keys_and_allowed_hosts(options: list[str], expected: str, tmp_path: Path):
     database = tmp_path / "crm.db"
     url = f"sqlite:///{database}"
     with anyio.fail_after(60):
         result = await anyio.run_process(
-            [*SERVE, "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port()), "--database-url", url],
+            [
+                *SERVE,
+                "--transport",
+                "http",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                str(free_port()),
+                "--database-url",
+                url,
+                *options,
+            ],
             check=False,
             env=child_env(COLUMNS="200"),
         )
     stderr = " ".join(result.stderr.decode().split())  # undo the console's line wrapping
     assert result.returncode == 2, stderr
-    assert "loopback" in stderr
-    assert "Refusing to serve on 0.0.0.0" in stderr
+    assert expected in stderr
     assert result.stdout == b""
     assert not database.exists()  # refused before opening anything
 
@@ -329,11 +357,16 @@ def tool_count(stdout: str) -> int:
     return int(found[1])
 
 
-async def assert_example_data(database_url: str) -> None:
-    """The example wrote to the database it was given: Ada Lovelace, a member of Acme Corp."""
-    async with Client(build_server(database_url)) as client:
-        found = await call(client, "contacts_list", {"q": "Lovelace"})
-    assert [c["organizations"][0]["name"] for c in found["items"]] == ["Acme Corp"]
+async def assert_example_data(database_url: str, workspace: str = "local") -> None:
+    """The example wrote to the database and workspace it was given: Ada Lovelace, a member of Acme Corp."""
+    db = Database(database_url)
+    try:
+        found = await db.read(lambda conn: find_workspace(conn, workspace))
+        actor = Actor(workspace_id=found["id"], user_id=None, via="cli")
+        page = await Crm(db).list(actor, ENTITIES["contacts"], ListQuery(q="Lovelace"))
+    finally:
+        await db.dispose()
+    assert [c["organizations"][0]["name"] for c in page.items] == ["Acme Corp"]
 
 
 @pytest.mark.slow
@@ -353,13 +386,24 @@ async def test_client_http_example(tmp_path: Path, sqlite_template: Path) -> Non
     database = tmp_path / "crm.db"
     database.write_bytes(sqlite_template.read_bytes())
     database_url = f"sqlite:///{database}"
-    async with http_server(database_url, tmp_path) as server:
+    cli = [sys.executable, "-m", "mcp_crm"]
+    db = ("--database-url", database_url)
+    owner = ("--owner-email", "you@example.com", "--owner-name", "You")
+    await anyio.run_process([*cli, "workspaces", "create", "demo", *owner, *db], env=child_env())
+    made = await anyio.run_process(
+        [*cli, "keys", "create", "-w", "demo", "-u", "you@example.com", *db], env=child_env()
+    )
+    key = made.stdout.decode().strip()
+    assert key.startswith("ak_")
+    async with http_server(database_url, tmp_path, options=()) as server:
         port = server.base_url.rsplit(":", 1)[1]
-        stdout = await run_example("client_http.py", child_env(MCP_CRM_HOST="127.0.0.1", MCP_CRM_PORT=port))
-    assert tool_count(stdout) >= 55
+        env = child_env(MCP_CRM_HOST="127.0.0.1", MCP_CRM_PORT=port, MCP_CRM_API_KEY=key)
+        stdout = await run_example("client_http.py", env)
+        assert key not in server.output()
+    assert tool_count(stdout) == sum(t.scopes <= {"read", "write"} for t in all_tools())  # no delete, no admin
     assert "Contacts of Acme Corp: 1" in stdout
     assert "Ada Lovelace <ada@acme.example>" in stdout
-    await assert_example_data(database_url)
+    await assert_example_data(database_url, "demo")
 
 
 @pytest.mark.parametrize("name", ["claude_desktop_config.json", "cursor_mcp.json"])

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, Any, TextIO, TypeVar
 
 import anyio
 import asyncpg
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -28,6 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+T = TypeVar("T")
 err = Console(stderr=True)  # stdout belongs to the protocol in stdio mode
 out = Console()
 
@@ -84,26 +87,69 @@ def serve(
     transport: Annotated[Transport, typer.Option(help="stdio for local launchers, http for remote clients.")] = (
         Transport.stdio
     ),
-    host: Annotated[str, typer.Option(envvar="MCP_CRM_HOST", help="HTTP bind address (loopback only).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(envvar="MCP_CRM_HOST", help="HTTP bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="MCP_CRM_PORT", help="HTTP port.")] = 8765,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="HTTP without API keys, acting as the local owner (loopback only).")
+    ] = False,
+    public_url: Annotated[
+        str | None,
+        typer.Option(envvar="MCP_CRM_PUBLIC_URL", help="The URL clients use, e.g. https://crm.example.com."),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None, typer.Option("--allowed-host", help="A Host name clients may use (repeatable).")
+    ] = None,
+    stateless: Annotated[
+        bool, typer.Option("--stateless", help="No server-side sessions: for several replicas behind a balancer.")
+    ] = False,
+    rate_limit: Annotated[
+        int, typer.Option(envvar="MCP_CRM_RATE_LIMIT", help="HTTP requests per minute per key; 0 for none.")
+    ] = 600,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Serve only the tools that read.")] = False,
+    toolsets: Annotated[
+        str | None, typer.Option(help="Only these entities' tools, comma-separated: contacts,deals,...")
+    ] = None,
+    tools: Annotated[str | None, typer.Option(help="Exactly these tools, comma-separated.")] = None,
     log_level: Annotated[str, typer.Option(envvar="MCP_CRM_LOG_LEVEL")] = "WARNING",
 ) -> None:
     """Run the MCP server (creates and migrates the database on first start)."""
+    from mcp_crm.catalog.workspace_tools import select_tools
+    from mcp_crm.errors import CrmError
+
     _logging(log_level)
+    try:
+        served = select_tools(read_only, _names(toolsets), _names(tools))
+    except CrmError as exc:
+        err.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     if transport is Transport.stdio:
         from mcp_crm.catalog.server import build_server
 
         with _explained_database_errors(database_url):
-            build_server(database_url, via="stdio").run()
+            build_server(database_url, via="stdio", tools=served).run()
         return
-    from mcp_crm.transports.http import serve_http
+    from mcp_crm.transports.http import HttpOptions, serve_http
 
+    options = HttpOptions(
+        host=host,
+        port=port,
+        auth=not no_auth,
+        public_url=public_url,
+        allowed_hosts=tuple(allowed_host or ()),
+        stateless=stateless,
+        rate_limit=rate_limit,
+        tools=served,
+    )
     try:
         with _explained_database_errors(database_url):
-            serve_http(database_url, host, port, announce=lambda text: err.print(f"mcp-crm {__version__}: {text}"))
-    except ValueError as exc:  # a bind address that is not loopback
-        err.print(f"[red]{exc}[/red]")
+            serve_http(database_url, options, announce=lambda text: err.print(f"mcp-crm {__version__}: {text}"))
+    except ValueError as exc:  # a bind address that needs authentication or allowed hosts
+        err.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
 
 
 @app.command()
@@ -164,6 +210,225 @@ def catalog(
         return
     write(directory)
     out.print(f"Wrote {directory}/tools.json and {directory}/README.md")
+
+
+def _in_database(database_url: str, work: Callable[[Connection], T], write: bool = True) -> T:
+    """Runs one unit of work on the (migrated) database; a CrmError is a red line and exit code 1."""
+    from mcp_crm.errors import CrmError
+    from mcp_crm.store import Database, migrate
+
+    async def run() -> T:
+        db = Database(database_url)
+        try:
+            await migrate(db)
+            return await (db.write(work) if write else db.read(work))
+        finally:
+            await db.dispose()
+
+    try:
+        with _explained_database_errors(database_url):
+            return anyio.run(run)
+    except CrmError as exc:
+        err.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    out.print(table)
+
+
+Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace slug or id.")]
+
+workspaces = typer.Typer(help="Workspaces: separate CRMs in one database (hosted mode).", no_args_is_help=True)
+app.add_typer(workspaces, name="workspaces")
+
+
+@workspaces.command("create")
+def workspaces_create(
+    database_url: DatabaseUrl,
+    slug: Annotated[str, typer.Argument(help="Short name, e.g. acme-sales.")],
+    owner_email: Annotated[str, typer.Option(help="The owner's email (their sign-in).")],
+    owner_name: Annotated[str, typer.Option(help="The owner's full name.")],
+    name: Annotated[str | None, typer.Option(help="Display name; the slug when left out.")] = None,
+) -> None:
+    """Create a workspace and its owner."""
+    from mcp_crm.operations.access import create_workspace
+
+    made = _in_database(database_url, lambda c: create_workspace(c, slug, name or slug, owner_name, owner_email))
+    out.print(f"[green]Workspace {made['slug']}[/green] ({made['id']}), owner {owner_email} ({made['owner']['id']})")
+    out.print(f"Next: mcp-crm keys create --workspace {slug} --user {owner_email} --scopes read,write,delete,admin")
+
+
+@workspaces.command("list")
+def workspaces_list(database_url: DatabaseUrl) -> None:
+    """List workspaces."""
+    from mcp_crm.operations.access import list_workspaces
+
+    rows = _in_database(database_url, list_workspaces, write=False)
+    _table(
+        "Workspaces",
+        ["slug", "name", "id", "trash kept (days)"],
+        [[w["slug"], w["name"], w["id"], w["trash_retention_days"]] for w in rows],
+    )
+
+
+@workspaces.command("set")
+def workspaces_set(
+    database_url: DatabaseUrl,
+    workspace: Annotated[str, typer.Argument(help="Workspace slug or id.")],
+    trash_retention_days: Annotated[int, typer.Option(help="Days deleted records stay restorable.")],
+) -> None:
+    """Change a workspace's settings."""
+    from mcp_crm.operations.access import find_workspace, set_trash_retention
+
+    def change(conn: Connection) -> None:
+        set_trash_retention(conn, find_workspace(conn, workspace)["id"], trash_retention_days)
+
+    _in_database(database_url, change)
+    out.print(f"[green]{workspace}[/green]: deleted records stay in the trash {trash_retention_days} days.")
+
+
+users = typer.Typer(help="Users of a workspace and their sign-in passwords.", no_args_is_help=True)
+app.add_typer(users, name="users")
+
+
+@users.command("create")
+def users_create(
+    database_url: DatabaseUrl,
+    workspace: Workspace,
+    email: Annotated[str, typer.Option(help="Their email (sign-in).")],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    role: Annotated[str, typer.Option(help="owner, admin, member or read_only.")] = "member",
+) -> None:
+    """Add a user to a workspace."""
+    from mcp_crm.operations.access import create_user, find_workspace
+
+    made = _in_database(database_url, lambda c: create_user(c, find_workspace(c, workspace)["id"], name, email, role))
+    out.print(f"[green]User {made['name']}[/green] ({made['id']}), {made['role']}")
+
+
+@users.command("list")
+def users_list(database_url: DatabaseUrl, workspace: Workspace) -> None:
+    """List a workspace's users."""
+    from mcp_crm.entities import ENTITIES
+    from mcp_crm.operations.access import find_workspace
+    from mcp_crm.operations.records import table_of
+
+    def listed(conn: Connection) -> list[Any]:
+        table = table_of(ENTITIES["users"])
+        workspace_id = find_workspace(conn, workspace)["id"]
+        return list(conn.execute(select(table).where(table.c.workspace_id == workspace_id).order_by(table.c.email)))
+
+    rows = _in_database(database_url, listed, write=False)
+    _table(
+        f"Users of {workspace}",
+        ["email", "name", "role", "active", "id"],
+        [[u.email, u.name, u.role, u.active, u.id] for u in rows],
+    )
+
+
+@users.command("set-password")
+def users_set_password(
+    database_url: DatabaseUrl,
+    workspace: Workspace,
+    user: Annotated[str, typer.Option("--user", "-u", help="The user's email or id.")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, envvar="MCP_CRM_PASSWORD")
+    ],
+) -> None:
+    """Set the password a user signs in with on the OAuth consent page (at least 12 characters)."""
+    from mcp_crm.operations.access import find_user, find_workspace, set_password
+
+    def change(conn: Connection) -> None:
+        set_password(conn, find_user(conn, find_workspace(conn, workspace)["id"], user)["id"], password)
+
+    _in_database(database_url, change)
+    out.print(f"[green]Password set[/green] for {user}.")
+
+
+keys = typer.Typer(help="API keys for HTTP clients (Authorization: Bearer ak_...).", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+@keys.command("create")
+def keys_create(
+    database_url: DatabaseUrl,
+    workspace: Workspace,
+    user: Annotated[str, typer.Option("--user", "-u", help="The user the key acts as: email or id.")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated: read, write, delete, admin.")] = "read,write",
+    expires: Annotated[str | None, typer.Option(help="Lifetime such as 90d or 12h; never when left out.")] = None,
+    name: Annotated[str, typer.Option(help="What the key is for, e.g. 'Claude connector'.")] = "API key",
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    from mcp_crm.operations.access import create_key, find_workspace, parse_scopes
+
+    def make(conn: Connection) -> tuple[dict[str, Any], str]:
+        until = datetime.now(UTC) + _duration(expires) if expires else None
+        return create_key(conn, find_workspace(conn, workspace)["id"], user, parse_scopes(scopes), name, until)
+
+    row, secret = _in_database(database_url, make)
+    err.print(
+        f"[green]Key {row['id']}[/green] for {user}: {', '.join(row['scopes'])}"
+        + (f", expires {row['expires_at']:%Y-%m-%d %H:%M} UTC" if row["expires_at"] else "")
+    )
+    err.print("Store it now; it is not shown again:")
+    print(secret)  # the only line on stdout, so `KEY=$(mcp-crm keys create ...)` works
+
+
+def _duration(text: str) -> timedelta:
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        err.print(f"[red]--expires {text!r}: use a number and a unit, e.g. 90d, 12h or 30m.[/red]")
+        raise typer.Exit(2)
+    return timedelta(**{units[text[-1]]: int(text[:-1])})
+
+
+@keys.command("list")
+def keys_list(
+    database_url: DatabaseUrl,
+    workspace: Annotated[str | None, typer.Option("--workspace", "-w", help="Only this workspace's keys.")] = None,
+) -> None:
+    """List keys (never their secrets)."""
+    from mcp_crm.operations.access import find_workspace, list_keys
+
+    def listed(conn: Connection) -> list[dict[str, Any]]:
+        return list_keys(conn, find_workspace(conn, workspace)["id"] if workspace else None)
+
+    rows = _in_database(database_url, listed, write=False)
+    _table(
+        "API keys",
+        ["id", "prefix", "name", "scopes", "user", "expires", "last used", "revoked"],
+        [
+            [
+                k["id"],
+                f"{k['prefix']}...",
+                k["name"],
+                ",".join(k["scopes"]),
+                k["user_id"],
+                k["expires_at"],
+                k["last_used_at"],
+                k["revoked_at"],
+            ]
+            for k in rows
+        ],
+    )
+
+
+@keys.command("revoke")
+def keys_revoke(
+    database_url: DatabaseUrl,
+    key: Annotated[str, typer.Argument(help="The key's id or prefix (from keys list).")],
+) -> None:
+    """Revoke a key: it stops working at once."""
+    from mcp_crm.operations.access import revoke_key
+
+    row = _in_database(database_url, lambda c: revoke_key(c, key))
+    out.print(f"[green]Revoked[/green] {row['id']} ({row['name']}).")
 
 
 audit = typer.Typer(help="The audit log: every committed change.", no_args_is_help=True)

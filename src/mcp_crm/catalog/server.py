@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from mcp.server import MCPServer
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.settings import AuthSettings
+from mcp_types import Tool as MCPTool
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from mcp_crm import __version__
-from mcp_crm.catalog.tools import AppState
+from mcp_crm.catalog.auth import CrmAccessToken, KeyVerifier
+from mcp_crm.catalog.tools import AppState, CrmTool
 from mcp_crm.catalog.workspace_tools import all_tools
 from mcp_crm.operations import Crm
 from mcp_crm.operations.trash import PURGE_BATCH
@@ -48,8 +53,32 @@ async def _empty_trash_hourly(crm: Crm) -> None:
         await anyio.sleep(3600)
 
 
-def build_server(database_url: str, via: str = "stdio") -> MCPServer[AppState]:
-    """The server; its lifespan opens the database, migrates it and finds the acting user."""
+class CrmServer(MCPServer[AppState]):
+    """Lists to each caller only the tools its credential's scopes allow."""
+
+    async def list_tools(self) -> list[MCPTool]:
+        listed = await super().list_tools()
+        token = get_access_token()
+        if not isinstance(token, CrmAccessToken):
+            return listed
+        scopes = set(token.scopes)
+        return [t for t in listed if _tool_scopes(self, t.name) <= scopes]
+
+
+def _tool_scopes(server: MCPServer[AppState], name: str) -> frozenset[str]:
+    tool = server._tool_manager.get_tool(name)
+    return tool.scopes if isinstance(tool, CrmTool) else frozenset()
+
+
+def build_server(
+    database_url: str,
+    via: str = "stdio",
+    *,
+    public_url: str | None = None,
+    tools: Sequence[CrmTool] | None = None,
+) -> MCPServer[AppState]:
+    """The server; its lifespan opens the database and migrates it. With `public_url` (HTTP with
+    authentication) every call brings an API key; without, calls act as the local workspace's owner."""
     opened: list[AppState] = []
 
     @asynccontextmanager
@@ -57,7 +86,8 @@ def build_server(database_url: str, via: str = "stdio") -> MCPServer[AppState]:
         db = Database(database_url)
         try:
             await migrate(db)
-            state = AppState(crm=Crm(db), actor=await local_actor(db, via=via))
+            local = None if public_url else await local_actor(db, via=via)
+            state = AppState(crm=Crm(db), actor=local)
             opened.append(state)
             async with anyio.create_task_group() as background:
                 background.start_soon(_empty_trash_hourly, state.crm)
@@ -68,13 +98,25 @@ def build_server(database_url: str, via: str = "stdio") -> MCPServer[AppState]:
                 opened.pop()
             await db.dispose()
 
-    server = MCPServer(
+    auth: dict[str, Any] = {}
+    if public_url:
+        resource = f"{public_url.rstrip('/')}/mcp"
+        auth = {
+            "auth": AuthSettings(
+                issuer_url=public_url,
+                resource_server_url=resource,
+                validate_token_resource=True,  # type: ignore[arg-type]
+            ),
+            "token_verifier": KeyVerifier(lambda: opened[-1].crm if opened else None, resource),
+        }
+    server = CrmServer(
         "mcp-crm",
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        tools=list(all_tools()),
+        tools=list(all_tools() if tools is None else tools),
         log_level="WARNING",
+        **auth,
     )
 
     @server.custom_route("/health", methods=["GET"])

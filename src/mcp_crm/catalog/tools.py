@@ -12,8 +12,9 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from mcp_crm.catalog.auth import caller
 from mcp_crm.catalog.descriptions import describe
 from mcp_crm.catalog.errors import explain
 from mcp_crm.catalog.models import ToolInput, inputs, outputs
@@ -36,12 +37,14 @@ class AppState:
     """What every tool call needs: the operations layer and who is acting."""
 
     crm: Crm
-    actor: Actor
+    actor: Actor | None  # the local user (stdio, --no-auth HTTP); None when every call brings a credential
 
 
 class CrmTool(Tool):
     """A tool whose arguments are one pydantic model and whose errors are written for the model:
     validation problems name the field and the valid choices; crashes are logged and never shown."""
+
+    scopes: frozenset[str] = Field(frozenset(), exclude=True)  # what a credential needs to call it
 
     async def run(self, arguments: dict[str, Any], context: Context, convert_result: bool = False) -> Any:
         model = self.fn_metadata.arg_model
@@ -53,7 +56,13 @@ class CrmTool(Tool):
             raise ToolError(explain(exc, model)) from exc
         state: AppState = context.request_context.lifespan_context
         try:
-            structured = await self._guarded(state, state.actor.using(self.name), args)
+            actor, scopes = caller(state.actor)
+            if missing := sorted(self.scopes - scopes):
+                raise CrmError(
+                    f"{self.name} needs the {' and '.join(missing)} scope; this credential has "
+                    f"{', '.join(sorted(scopes)) or 'none'}. Ask a workspace admin for a key that has it."
+                )
+            structured = await self._guarded(state, actor.using(self.name), args)
         except CrmError as exc:
             raise ToolError(str(exc)) from exc
         except Exception as exc:
@@ -238,8 +247,12 @@ def make_tool(
     arg_model: type[ToolInput],
     output_model: type[BaseModel],
     annotations: ToolAnnotations,
+    admin: bool = False,
 ) -> CrmTool:
+    """A tool; the scope it needs follows from its annotations (read, write or delete), plus admin."""
+    scope = "read" if annotations.read_only_hint else "delete" if annotations.destructive_hint else "write"
     return CrmTool(
+        scopes=frozenset({scope, "admin"} if admin else {scope}),
         fn=handler,
         name=name,
         title=title,
@@ -266,6 +279,7 @@ def entity_tools(entity: Entity) -> list[CrmTool]:
             arg_model=ins[verb],
             output_model=outs[verb],
             annotations=annotations,
+            admin=entity.admin_writes and not annotations.read_only_hint,
         )
         for verb, (handler, annotations) in entity_handlers(entity).items()
     ]

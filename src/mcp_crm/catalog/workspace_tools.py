@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, Literal
@@ -13,7 +14,7 @@ from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, MAX_BULK, PREVIEW, 
 from mcp_crm.catalog.tools import DELETE, READ, AppState, CrmTool, entity_tools, make_tool, once
 from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import Summary
-from mcp_crm.errors import CrmError
+from mcp_crm.errors import CrmError, unknown
 from mcp_crm.operations import Actor
 from mcp_crm.operations.audit import AUDIT
 from mcp_crm.operations.reads import DEFAULT_LIMIT, MAX_LIMIT
@@ -155,6 +156,7 @@ def all_tools() -> tuple[CrmTool, ...]:
             arg_model=TrashPurgeInput,
             output_model=Purged,
             annotations=DELETE,
+            admin=True,
         ),
         make_tool(
             name="audit_list",
@@ -169,6 +171,32 @@ def all_tools() -> tuple[CrmTool, ...]:
             arg_model=AuditListInput,
             output_model=AuditPage,
             annotations=READ,
+            admin=True,
         ),
     ]
     return tuple(tools)
+
+
+ALWAYS = ("users_me", "trash_list")  # kept with any toolset: who am I, what did I delete
+
+
+def select_tools(
+    read_only: bool = False, toolsets: Sequence[str] = (), names: Sequence[str] = ()
+) -> tuple[CrmTool, ...]:
+    """The tools a server registers: only read tools with `read_only`; only these entities' tools (plus
+    users_me and trash_list) with `toolsets`; exactly `names` when given."""
+    chosen = all_tools()
+    known = {t.name for t in chosen}
+    for name in names:
+        if name not in known:
+            raise unknown("tool", name, sorted(known))
+    for name in toolsets:
+        if name not in ENTITIES:
+            raise unknown("toolset", name, ENTITIES)
+    if names:
+        chosen = tuple(t for t in chosen if t.name in names)
+    if toolsets:
+        chosen = tuple(t for t in chosen if t.name in ALWAYS or t.name.split("_", 1)[0] in toolsets)
+    if read_only:
+        chosen = tuple(t for t in chosen if t.annotations and t.annotations.read_only_hint)
+    return chosen

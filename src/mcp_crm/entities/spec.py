@@ -163,6 +163,7 @@ class Entity:
     example: dict[str, Any] = field(default_factory=dict)
     example_filter: dict[str, Any] = field(default_factory=dict)
     on_delete: str = ""  # what happens to related records, told to the model in the delete tools
+    admin_writes: bool = False  # changing these records needs the admin scope (users)
     # (before or None on create, the merged new state) -> extra column values: derived fields, stamps
     derive: Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any]] | None = None
     # (acting user id, records about to be deleted) -> why not, or None to allow

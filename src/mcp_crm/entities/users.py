@@ -42,4 +42,5 @@ USERS = Entity(
     example={"name": "Grace Hopper", "email": "grace@example.com", "role": "member"},
     example_filter={"field": "role", "op": "in", "value": ["owner", "admin"]},
     refuse_delete=_keep_yourself,
+    admin_writes=True,
 )

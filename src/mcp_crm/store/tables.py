@@ -84,7 +84,40 @@ class TrashEntry(SQLModel, table=True):
     referenced_by: list[list[str]] = Field(sa_type=JSON)  # [entity, field, record id] cleared on delete
 
 
+class ApiKey(SQLModel, table=True):
+    """A credential for HTTP: `ak_` plus 43 random characters, stored only as its SHA-256 (the secret has 256
+    bits of entropy, so a fast hash is the right one; passwords get scrypt)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_workspace", "workspace_id", "id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
+    user_id: str = Field(foreign_key="users.id", max_length=36, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    prefix: str = Field(max_length=16)  # the first characters, shown by `keys list` to tell keys apart
+    secret_hash: str = Field(max_length=64, unique=True)
+    scopes: list[str] = Field(sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Password(SQLModel, table=True):
+    """A user's sign-in password for the OAuth consent page (scrypt), apart from the users table so no tool
+    can ever read it."""
+
+    __tablename__ = "passwords"
+
+    user_id: str = Field(foreign_key="users.id", primary_key=True, max_length=36, ondelete="CASCADE")
+    hash: str = Field(max_length=200)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
 CHANGE_EVENTS = ChangeEvent.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY_KEYS = IdempotencyKey.__table__  # type: ignore[attr-defined]
 TRASH = TrashEntry.__table__  # type: ignore[attr-defined]
 WORKSPACES = Workspace.__table__  # type: ignore[attr-defined]
+API_KEYS = ApiKey.__table__  # type: ignore[attr-defined]
+PASSWORDS = Password.__table__  # type: ignore[attr-defined]

@@ -1,15 +1,39 @@
-"""Streamable HTTP at /mcp with /health, on loopback (authentication arrives with hosted mode)."""
+"""Streamable HTTP at /mcp with /health: API keys required by default, DNS-rebinding protection, a per-credential
+rate limit, and optionally stateless for replicas behind a load balancer."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from mcp_crm.catalog.server import build_server
+from mcp_crm.catalog.tools import CrmTool
+from mcp_crm.transports.limits import RateLimit
+
+DEFAULT_PORT = 8765
+SCHEMES = ("http", "https")
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    auth: bool = True
+    public_url: str | None = None  # how clients reach the server; default http://host:port
+    allowed_hosts: Sequence[str] = ()  # Host header values accepted besides loopback names
+    stateless: bool = False
+    rate_limit: int = 600  # requests per minute per credential (or client address without one); 0: no limit
+    tools: Sequence[CrmTool] | None = field(default=None, compare=False)
+
+    @property
+    def url(self) -> str:
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        return (self.public_url or f"http://{shown}:{self.port}").rstrip("/")
 
 
 def is_loopback(host: str) -> bool:
@@ -21,30 +45,49 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def build_http_app(database_url: str, host: str = "127.0.0.1") -> Starlette:
-    if not is_loopback(host):
+def build_http_app(database_url: str, options: HttpOptions) -> ASGIApp:
+    if not options.auth and not is_loopback(options.host):
         raise ValueError(
-            f"Refusing to serve on {host}: without authentication the CRM may only listen on a loopback "
-            "address (127.0.0.1, ::1 or localhost)."
+            f"Refusing to serve on {options.host} without authentication: --no-auth is only for a loopback "
+            "address (127.0.0.1, ::1 or localhost). Drop --no-auth and give clients API keys (mcp-crm keys create)."
         )
-    return build_server(database_url, via="http").streamable_http_app(
-        streamable_http_path="/mcp", host=host, transport_security=loopback_only(host)
+    if not is_loopback(options.host) and not options.allowed_hosts:
+        raise ValueError(
+            f"Serving on {options.host}: name the host names clients use with --allowed-host "
+            "(e.g. --allowed-host crm.example.com), so requests for any other host are refused."
+        )
+    server = build_server(
+        database_url, via="http", public_url=options.url if options.auth else None, tools=options.tools
     )
+    app = server.streamable_http_app(
+        streamable_http_path="/mcp",
+        host=options.host,
+        stateless_http=options.stateless,
+        transport_security=host_check(options),
+    )
+    return RateLimit(app, options.rate_limit) if options.rate_limit else app
 
 
-def loopback_only(host: str) -> TransportSecuritySettings:
-    """DNS-rebinding protection for any loopback bind (the SDK turns it on by itself only for the three
-    usual spellings): Host and Origin must name a loopback address."""
-    names = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
+def host_check(options: HttpOptions) -> TransportSecuritySettings:
+    """DNS-rebinding protection: the Host header must name this server (a loopback name, or one given with
+    --allowed-host) and a browser's Origin must be one of those too."""
+    host = options.host
+    names = {f"[{host}]" if ":" in host else host, *options.allowed_hosts}
+    if is_loopback(host):
+        names |= {"127.0.0.1", "localhost", "[::1]"}
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
-        allowed_hosts=[f"{n}:*" for n in sorted(names)],
-        allowed_origins=[f"http://{n}:*" for n in sorted(names)],
+        allowed_hosts=[f"{n}{port}" for n in sorted(names) for port in ("", ":*")],
+        allowed_origins=[
+            f"{scheme}://{n}{port}" for n in sorted(names) for scheme in ("http", "https") for port in ("", ":*")
+        ],
     )
 
 
-def serve_http(database_url: str, host: str, port: int, announce: Callable[[str], None]) -> None:
-    app = build_http_app(database_url, host)
-    shown = f"[{host}]" if ":" in host else host
-    announce(f"streamable HTTP at http://{shown}:{port}/mcp (health: /health)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+def serve_http(database_url: str, options: HttpOptions, announce: Callable[[str], None]) -> None:
+    app = build_http_app(database_url, options)
+    if not options.auth:
+        announce("WARNING: --no-auth: anyone on this machine can read and change the CRM without a key.")
+    mode = "stateless " if options.stateless else ""
+    announce(f"{mode}streamable HTTP at {options.url}/mcp (health: /health)")
+    uvicorn.run(app, host=options.host, port=options.port, log_level="warning")
