@@ -197,9 +197,16 @@ def demo(
 def catalog(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 if the committed catalog is stale.")] = False,
     directory: Annotated[Path, typer.Option("--dir", help="Where the catalog lives.")] = Path("tool_catalog"),
+    stats: Annotated[bool, typer.Option("--stats", help="Print the size of tools/list a model reads.")] = False,
 ) -> None:
     """Write tool_catalog/ (tools.json + README.md) from the code, or check it is current."""
     from mcp_crm.catalog.export import stale_files, write
+    from mcp_crm.catalog.export import stats as measure
+
+    if stats:
+        rows = [[surface, tools, f"{size:,}", f"~{tokens:,}"] for surface, tools, size, tokens in measure()]
+        _table("tools/list size", ["served", "tools", "bytes", "tokens"], rows)
+        return
 
     if check:
         stale = stale_files(directory)

@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 from mcp.server import MCPServer
 
-from mcp_crm.catalog.workspace_tools import all_tools
+from mcp_crm.catalog.tools import CrmTool
+from mcp_crm.catalog.workspace_tools import all_tools, select_tools
 from mcp_crm.entities import ENTITIES
 
+BYTES_PER_TOKEN = 3.6  # JSON schema text, measured with common tokenizers; an estimate, not a count
 
-def tool_list() -> list[dict[str, Any]]:
+
+def tool_list(tools: Sequence[CrmTool] | None = None) -> list[dict[str, Any]]:
     """Each tool exactly as tools/list sends it (the SDK's own conversion, so the two cannot drift)."""
-    listed = anyio.run(MCPServer("mcp-crm", tools=list(all_tools())).list_tools)
+    listed = anyio.run(MCPServer("mcp-crm", tools=list(all_tools() if tools is None else tools)).list_tools)
     return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in listed]
+
+
+def stats() -> list[tuple[str, int, int, int]]:
+    """(surface, tools, bytes, approximate tokens) of tools/list for the whole catalog and its usual cuts:
+    what a model reads before its first call."""
+    surfaces = {"all tools": select_tools(), "--read-only": select_tools(read_only=True)}
+    surfaces |= {f"--toolsets {name}": select_tools(toolsets=[name]) for name in ENTITIES}
+    rows = []
+    for surface, tools in surfaces.items():
+        size = len(json.dumps({"tools": tool_list(tools)}, separators=(",", ":"), ensure_ascii=False).encode())
+        rows.append((surface, len(tools), size, round(size / BYTES_PER_TOKEN)))
+    return rows
 
 
 def render_files() -> dict[str, str]:
@@ -80,6 +96,7 @@ def _example_call(name: str, entity: Any) -> dict[str, Any] | None:
         "update_many": {"items": [{"id": rid, **dict(list(entity.example.items())[-1:])}]},
         "delete": {"id": rid},
         "delete_many": {"ids": [rid]},
+        "restore": {"ids": [rid]},
         "config": {},
     }.get(verb)
 

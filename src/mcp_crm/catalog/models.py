@@ -40,8 +40,8 @@ IDEMPOTENCY_KEY: Any = (
         None,
         min_length=1,
         max_length=200,
-        description="Any unique text for this request: sending it again with the same arguments within 24 hours "
-        "returns the first result instead of writing twice (safe retries after a timeout).",
+        description="Unique text per request: a retry with the same key and arguments within 24 h returns the "
+        "first result instead of writing twice.",
     ),
 )
 
@@ -50,7 +50,7 @@ DRY_RUN: Any = (
     bool,
     Field(
         False,
-        description="true: check everything and return what would change (in `preview`), writing nothing.",
+        description="true: check and return what would change (in `preview`), writing nothing.",
     ),
 )
 
@@ -65,32 +65,10 @@ CONFIRM: Any = (
 )
 
 
-class FieldChange(BaseModel):
-    before: Any = None
-    after: Any = None
-
-
-class Change(BaseModel):
-    action: str = Field(description="created, updated, deleted, restored or purged.")
-    entity: str
-    id: str
-    name: str
-    fields: dict[str, FieldChange] | None = Field(None, description="Updates: each changed field, before and after.")
-
-
-class Preview(BaseModel):
-    """What a dry run would do."""
-
-    applied: bool = Field(description="Always false: nothing was written.")
-    counts: dict[str, dict[str, int]] = Field(
-        description='Records per entity and action, e.g. {"tasks": {"updated": 2}, "contacts": {"unlinked": 3}}.'
-    )
-    changes: list[Change] = Field(description="Each change, the first 100.")
-    more_changes: int = 0
-    confirm: str | None = Field(None, description="Send as confirm with the same arguments to go ahead.")
-
-
-PREVIEW: Any = (Preview | None, Field(None, description="Dry runs only: what would change."))
+PREVIEW: Any = (
+    dict[str, Any] | None,
+    Field(None, description="Dry runs only: {applied: false, counts, changes: [{action, entity, id, name, fields}]}."),
+)
 
 
 def _id(entity: Entity) -> Any:

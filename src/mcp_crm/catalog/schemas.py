@@ -40,7 +40,11 @@ def output_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return compact(inline(schema), output=True)
 
 
-def compact(schema: Any, output: bool = False) -> Any:
+def compact(schema: Any, output: bool = False, brief_items: bool = False) -> Any:
+    """`brief_items`: definitions keep their types and limits but not their descriptions (bulk tools, whose
+    items the single-record tool already describes)."""
+    if brief_items and isinstance(schema, dict) and "$defs" in schema:
+        schema = schema | {"$defs": _without_descriptions(schema["$defs"])}
     if isinstance(schema, list):
         return [compact(item, output) for item in schema]
     if not isinstance(schema, dict):
@@ -56,6 +60,18 @@ def compact(schema: Any, output: bool = False) -> Any:
         else:
             out[key] = compact(value, output)
     return _nullable_as_type_list(out)
+
+
+def _without_descriptions(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_without_descriptions(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        key: (value if key in ("enum", "const", "default") else _without_descriptions(value))
+        for key, value in node.items()
+        if not (key == "description" and isinstance(value, str))
+    }
 
 
 def _nullable_as_type_list(schema: dict[str, Any]) -> dict[str, Any]:

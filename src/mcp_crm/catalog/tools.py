@@ -132,6 +132,9 @@ def marked(value: Any, untrusted: bool = False) -> Any:
     return value
 
 
+BULK_SUFFIXES = ("_create_many", "_update_many")  # their items are described once, by the single-record tool
+
+
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 UPDATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -257,7 +260,7 @@ def make_tool(
         name=name,
         title=title,
         description=description,
-        parameters=compact(arg_model.model_json_schema()),
+        parameters=compact(arg_model.model_json_schema(), brief_items=name.endswith(BULK_SUFFIXES)),
         fn_metadata=FuncMetadata(
             arg_model=arg_model,
             output_model=output_model,

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, create_model
 
 from mcp_crm.catalog.descriptions import FILTER_SYNTAX
-from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, MAX_BULK, PREVIEW, Preview, ToolInput, outputs
+from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, MAX_BULK, PREVIEW, ToolInput, outputs
 from mcp_crm.catalog.tools import DELETE, READ, AppState, CrmTool, entity_tools, make_tool, once
 from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import Summary
@@ -74,7 +74,7 @@ TrashPurgeInput = create_model(
 class Purged(BaseModel):
     items: list[Summary] = Field(description="Each record erased: entity, id and name.")
     count: int
-    preview: Preview | None = PREVIEW[1]
+    preview: dict[str, Any] | None = PREVIEW[1]
 
 
 async def trash_purge(s: AppState, a: Actor, args: Any) -> dict[str, Any]:

@@ -65,7 +65,8 @@ def build_http_app(database_url: str, options: HttpOptions) -> ASGIApp:
         stateless_http=options.stateless,
         transport_security=host_check(options),
     )
-    return RateLimit(app, options.rate_limit) if options.rate_limit else app
+    # per credential: without authentication (one local user on loopback) there is nothing to share fairly
+    return RateLimit(app, options.rate_limit) if options.rate_limit and options.auth else app
 
 
 def host_check(options: HttpOptions) -> TransportSecuritySettings:
