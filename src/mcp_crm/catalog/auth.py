@@ -1,4 +1,5 @@
-"""Credentials over HTTP: bearer API keys verified against the store, and who a tool call acts as.
+"""Credentials over HTTP: bearer API keys verified against the store (OAuth tokens: catalog.oauth), and who a
+tool call acts as.
 
 stdio and `--no-auth` HTTP on loopback act as the local workspace's owner with every scope; an authenticated
 HTTP call acts as the credential's user, in its workspace, with its scopes."""
@@ -28,10 +29,11 @@ class CrmAccessToken(AccessToken):
     credential_id: str
 
     @classmethod
-    def of(cls, token: str, principal: Principal, resource: str | None) -> CrmAccessToken:
+    def of(cls, token: str, principal: Principal, resource: str | None, client_id: str | None = None) -> CrmAccessToken:
+        """`client_id`: the OAuth client a token was issued to; an API key is its own client."""
         return cls(
             token=token,
-            client_id=principal.credential_id,
+            client_id=client_id or principal.credential_id,
             scopes=sorted(principal.scopes),
             expires_at=int(principal.expires_at.timestamp()) if principal.expires_at else None,
             resource=resource,

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.auth.settings import AuthSettings
+from mcp.server.auth.routes import validate_issuer_url
+from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp_types import Tool as MCPTool
+from pydantic import AnyHttpUrl
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from mcp_crm import __version__
 from mcp_crm.catalog.auth import CrmAccessToken, KeyVerifier
+from mcp_crm.catalog.consent import add_consent_routes
+from mcp_crm.catalog.oauth import CrmOAuthProvider
 from mcp_crm.catalog.tools import AppState, CrmTool
 from mcp_crm.catalog.workspace_tools import all_tools
 from mcp_crm.operations import Crm
+from mcp_crm.operations.access import SCOPES
 from mcp_crm.operations.trash import PURGE_BATCH
 from mcp_crm.operations.workspace import local_actor
 from mcp_crm.store import Database, migrate
@@ -78,7 +83,8 @@ def build_server(
     tools: Sequence[CrmTool] | None = None,
 ) -> MCPServer[AppState]:
     """The server; its lifespan opens the database and migrates it. With `public_url` (HTTP with
-    authentication) every call brings an API key; without, calls act as the local workspace's owner."""
+    authentication) every call brings an API key or an OAuth access token; without, calls act as the local
+    workspace's owner."""
     opened: list[AppState] = []
 
     @asynccontextmanager
@@ -99,16 +105,9 @@ def build_server(
             await db.dispose()
 
     auth: dict[str, Any] = {}
+    provider: CrmOAuthProvider | None = None
     if public_url:
-        resource = f"{public_url.rstrip('/')}/mcp"
-        auth = {
-            "auth": AuthSettings(
-                issuer_url=public_url,
-                resource_server_url=resource,
-                validate_token_resource=True,  # type: ignore[arg-type]
-            ),
-            "token_verifier": KeyVerifier(lambda: opened[-1].crm if opened else None, resource),
-        }
+        auth, provider = _auth(public_url.rstrip("/"), lambda: opened[-1].crm if opened else None)
     server = CrmServer(
         "mcp-crm",
         version=__version__,
@@ -129,4 +128,31 @@ def build_server(
             return JSONResponse({"status": "database unavailable", "version": __version__}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
+    if provider is not None:
+        add_consent_routes(server, provider)
     return server
+
+
+def _auth(public_url: str, crm: Callable[[], Crm | None]) -> tuple[dict[str, Any], CrmOAuthProvider | None]:
+    """The server's auth arguments: API keys and OAuth (with its consent page) when the public URL can be an
+    OAuth issuer (https, or http on loopback); API keys alone otherwise."""
+    resource = f"{public_url}/mcp"
+    settings = {"issuer_url": public_url, "resource_server_url": resource, "validate_token_resource": True}
+    try:
+        validate_issuer_url(AnyHttpUrl(public_url))
+    except ValueError:
+        log.warning(
+            "OAuth sign-in is off: %s is not https. API keys work; for Claude or ChatGPT connectors serve behind "
+            "TLS and pass --public-url https://...",
+            public_url,
+        )
+        return {"auth": AuthSettings(**settings), "token_verifier": KeyVerifier(crm, resource)}, None
+    provider = CrmOAuthProvider(crm, public_url, resource)
+    oauth = AuthSettings(
+        **settings,
+        client_registration_options=ClientRegistrationOptions(
+            enabled=True, valid_scopes=list(SCOPES), default_scopes=list(SCOPES)
+        ),
+        revocation_options=RevocationOptions(enabled=True),
+    )
+    return {"auth": oauth, "auth_server_provider": provider}, provider

@@ -60,7 +60,8 @@ class CrmTool(Tool):
             if missing := sorted(self.scopes - scopes):
                 raise CrmError(
                     f"{self.name} needs the {' and '.join(missing)} scope; this credential has "
-                    f"{', '.join(sorted(scopes)) or 'none'}. Ask a workspace admin for a key that has it."
+                    f"{', '.join(sorted(scopes)) or 'none'}. Ask a workspace admin for a key that has it, or "
+                    "reconnect the app and allow it on the sign-in page."
                 )
             structured = await self._guarded(state, actor.using(self.name), args)
         except CrmError as exc:

@@ -236,11 +236,17 @@ def check_password(conn: Connection, workspace_id: str, email: str, password: st
         .mappings()
         .first()
     )
-    if row is None:
-        hashlib.scrypt(password.encode(), salt=b"0" * 16, **_SCRYPT)  # same time whether or not the user exists
-        return None
-    _, salt, digest = row["hash"].split("$")
-    attempt = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), **_SCRYPT)
-    if not hmac.compare_digest(attempt, base64.b64decode(digest)):
+    if not password_matches(row["hash"] if row else None, password) or row is None:
         return None
     return {k: v for k, v in row.items() if k != "hash"}
+
+
+def password_matches(encoded: str | None, password: str) -> bool:
+    """Whether `password` is the one `encoded` (from set_password) was made from. With no hash it spends the
+    same time and says no, so a caller answers as slowly whether or not the user exists."""
+    if encoded is None:
+        hashlib.scrypt(password.encode(), salt=b"0" * 16, **_SCRYPT)
+        return False
+    _, salt, digest = encoded.split("$")
+    attempt = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), **_SCRYPT)
+    return hmac.compare_digest(attempt, base64.b64decode(digest))

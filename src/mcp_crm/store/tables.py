@@ -1,10 +1,11 @@
-"""Tables that are not entities: workspaces, the change log every write appends to, and the trash."""
+"""Tables that are not entities: workspaces, the change log every write appends to, the trash, and the
+credentials of hosted mode (API keys, passwords, OAuth clients, codes and tokens)."""
 
 from datetime import datetime
 from secrets import token_hex
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Index, String
+from sqlalchemy import JSON, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from mcp_crm.ids import new_id
@@ -115,9 +116,89 @@ class Password(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class OAuthClient(SQLModel, table=True):
+    """An OAuth client registered through dynamic client registration (RFC 7591): the SDK's client record
+    as JSON. Its client_secret is kept as given, because the SDK's client authentication compares it."""
+
+    __tablename__ = "oauth_clients"
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    info: dict[str, Any] = Field(sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    authorized_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # its first token; None: never
+
+
+class OAuthRequest(SQLModel, table=True):
+    """An authorization request between /authorize and the consent page's answer. The consent page's link
+    carries a random secret (only its hash is kept); each form it renders carries a fresh nonce (hash kept),
+    so a form post is bound to the page the person saw."""
+
+    __tablename__ = "oauth_requests"
+
+    request_hash: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(foreign_key="oauth_clients.client_id", max_length=64, ondelete="CASCADE")
+    redirect_uri: str = Field(sa_type=Text)
+    redirect_uri_explicit: bool
+    state: str | None = Field(default=None, sa_type=Text)
+    scopes: list[str] | None = Field(default=None, sa_type=JSON)  # what the client asked for, if it did
+    code_challenge: str = Field(max_length=128)
+    resource: str | None = Field(default=None, sa_type=Text)
+    nonce_hash: str | None = Field(default=None, max_length=64)
+    # after sign-in: [{workspace_id, user_id, scopes}], the workspaces where the credentials were valid
+    signed_in: list[dict[str, Any]] | None = Field(default=None, sa_type=JSON)
+    failed_sign_ins: int = Field(0, sa_column_kwargs={"server_default": "0"})
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class OAuthCode(SQLModel, table=True):
+    """An authorization code (RFC 6749 4.1), stored as its SHA-256; single use: `used_at` is set by the
+    exchange, and a second exchange revokes the tokens the first one issued (RFC 6749 4.1.2)."""
+
+    __tablename__ = "oauth_codes"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(foreign_key="oauth_clients.client_id", max_length=64, ondelete="CASCADE")
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
+    user_id: str = Field(foreign_key="users.id", max_length=36, ondelete="CASCADE")
+    scopes: list[str] = Field(sa_type=JSON)
+    code_challenge: str = Field(max_length=128)
+    redirect_uri: str = Field(sa_type=Text)
+    redirect_uri_explicit: bool
+    resource: str | None = Field(default=None, sa_type=Text)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    token_id: str | None = Field(default=None, max_length=36)  # the grant the exchange created
+
+
+class OAuthToken(SQLModel, table=True):
+    """One OAuth grant: its current access token and refresh token, stored only as SHA-256 hashes. A refresh
+    replaces both hashes (the old pair stops working); the id stays, and is the credential id in the audit log."""
+
+    __tablename__ = "oauth_tokens"
+    __table_args__ = (Index("ix_oauth_tokens_user", "user_id"), Index("ix_oauth_tokens_client", "client_id"))
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    client_id: str = Field(foreign_key="oauth_clients.client_id", max_length=64, ondelete="CASCADE")
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
+    user_id: str = Field(foreign_key="users.id", max_length=36, ondelete="CASCADE")
+    scopes: list[str] = Field(sa_type=JSON)
+    resource: str | None = Field(default=None, sa_type=Text)
+    access_hash: str = Field(max_length=64, unique=True)
+    access_expires_at: datetime = Field(sa_type=UTCDateTime)
+    refresh_hash: str = Field(max_length=64, unique=True)
+    refresh_expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    refreshed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 CHANGE_EVENTS = ChangeEvent.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY_KEYS = IdempotencyKey.__table__  # type: ignore[attr-defined]
 TRASH = TrashEntry.__table__  # type: ignore[attr-defined]
 WORKSPACES = Workspace.__table__  # type: ignore[attr-defined]
 API_KEYS = ApiKey.__table__  # type: ignore[attr-defined]
 PASSWORDS = Password.__table__  # type: ignore[attr-defined]
+OAUTH_CLIENTS = OAuthClient.__table__  # type: ignore[attr-defined]
+OAUTH_REQUESTS = OAuthRequest.__table__  # type: ignore[attr-defined]
+OAUTH_CODES = OAuthCode.__table__  # type: ignore[attr-defined]
+OAUTH_TOKENS = OAuthToken.__table__  # type: ignore[attr-defined]
