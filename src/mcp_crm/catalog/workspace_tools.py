@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, create_model
 
 from mcp_crm.catalog.descriptions import FILTER_SYNTAX
 from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, MAX_BULK, PREVIEW, ToolInput, outputs
+from mcp_crm.catalog.pipeline_tools import pipeline_tools
 from mcp_crm.catalog.tools import DELETE, READ, AppState, CrmTool, entity_tools, make_tool, once
 from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import Summary
@@ -123,6 +124,7 @@ AUDIT_FIELDS = ", ".join(
 def all_tools() -> tuple[CrmTool, ...]:
     """The whole catalog (built once: tools hold no state, so servers share them)."""
     tools = [tool for entity in ENTITIES.values() for tool in entity_tools(entity)]
+    tools += pipeline_tools()
     tools += [
         make_tool(
             name="users_me",

@@ -138,6 +138,7 @@ class FieldSpec:
     default: Any = None
     unique: bool = False  # unique in the workspace (backed by a unique constraint)
     defaults_to_actor: bool = False  # left out on create: the acting user (owner, assignee)
+    restricts_delete: bool = False  # a reference that keeps its target from being deleted (a deal's stage)
 
     sortable: bool = False  # backed by a workspace index, so a sorted page is an index walk
 
@@ -164,6 +165,11 @@ class Entity:
     example_filter: dict[str, Any] = field(default_factory=dict)
     on_delete: str = ""  # what happens to related records, told to the model in the delete tools
     admin_writes: bool = False  # changing these records needs the admin scope (users)
+    # fills in what a write implies and returns its problems as (item index, field, message); it may read the
+    # store: (connection, workspace id, [(stored row or None, values sent)])
+    prepare: (
+        Callable[[Any, str, list[tuple[dict[str, Any] | None, dict[str, Any]]]], list[tuple[int, str, str]]] | None
+    ) = None
     # (before or None on create, the merged new state) -> extra column values: derived fields, stamps
     derive: Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any]] | None = None
     # (acting user id, records about to be deleted) -> why not, or None to allow
@@ -229,6 +235,7 @@ def _column_spec(name: str, info: Any, indexed: bool) -> FieldSpec:
         else info.get_default(call_default_factory=True),
         unique=bool(extra.get("unique")),
         defaults_to_actor=bool(extra.get("defaults_to_actor")),
+        restricts_delete=getattr(info, "ondelete", None) == "RESTRICT",
         sortable=indexed and kind not in (Kind.long_text, Kind.tags, Kind.objects, Kind.object),
     )
 

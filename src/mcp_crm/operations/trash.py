@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, create_model
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
 from sqlmodel import SQLModel
 
 from mcp_crm.entities import ENTITIES, Entity, Kind
@@ -80,6 +80,7 @@ def trash_records(
     for index, row in enumerate(rows):
         check_revision(conn, entity, row, expected_revision, index, problems)
     check_restricted_links(conn, entity, ids, problems)
+    _check_restricting_references(conn, actor, entity, ids, problems)
     problems.raise_if_any()
 
     table = table_of(entity)
@@ -136,16 +137,47 @@ def _linked_entities(entity: Entity, links: dict[str, dict[str, list[Any]]]) -> 
     return counts
 
 
+def _check_restricting_references(
+    conn: Connection, actor: Actor, entity: Entity, ids: list[str], problems: Problems
+) -> None:
+    """A record others must point at (a stage that holds deals) stays until they point elsewhere."""
+    for other, name in _fields_referencing(entity):
+        if not other.fields[name].restricts_delete:
+            continue
+        table = table_of(other)
+        counts: dict[str, int] = {}
+        for chunk in _chunks(ids):
+            query = (
+                select(table.c[name], func.count())
+                .where(table.c.workspace_id == actor.workspace_id, table.c[name].in_(chunk))
+                .group_by(table.c[name])
+            )
+            counts.update(dict(conn.execute(query).all()))
+        for index, rid in enumerate(ids):
+            if counts.get(rid):
+                problems.add(
+                    index,
+                    None,
+                    f"{entity.singular} {rid} still has {counts[rid]} {other.name} (their {name}); "
+                    f"move or delete those first (find them with {other.name}_list, {name} eq {rid}).",
+                )
+
+
 def _clear_references(conn: Connection, actor: Actor, entity: Entity, ids: list[str]) -> dict[str, list[list[str]]]:
     """Sets every reference to the records to null, as an update of the referring record (new revision, change
     event); returns {record id: [[entity, field, referring id]]}."""
     cleared: dict[str, list[list[str]]] = defaultdict(list)
     gone = set(ids)
     for other, name in _fields_referencing(entity):
+        if other.fields[name].restricts_delete:
+            continue  # none left: checked before
         table = table_of(other)
         changes: dict[str, dict[str, None]] = {}
         for chunk in _chunks(ids):
-            for rid, ref in conn.execute(select(table.c.id, table.c[name]).where(table.c[name].in_(chunk))):
+            query = select(table.c.id, table.c[name]).where(
+                table.c.workspace_id == actor.workspace_id, table.c[name].in_(chunk)
+            )
+            for rid, ref in conn.execute(query):
                 if other is entity and rid in gone:
                     continue
                 changes[rid] = {name: None}

@@ -6,9 +6,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select
 
+from mcp_crm.entities.models import create_model_for
+from mcp_crm.entities.pipelines import DEFAULT_STAGES, PIPELINES, STAGES
 from mcp_crm.entities.users import User
 from mcp_crm.ids import new_id
 from mcp_crm.operations.actor import Actor
+from mcp_crm.operations.records import table_of
+from mcp_crm.operations.writes import create_records
 from mcp_crm.store.database import Database
 from mcp_crm.store.tables import WORKSPACES, Workspace
 
@@ -47,6 +51,7 @@ def _ensure_local_owner(conn: Connection) -> tuple[str, str]:
                 updated_at=now,
             )
         )
+    ensure_pipeline(conn, workspace_id)
     return workspace_id, owner
 
 
@@ -63,3 +68,19 @@ def workspace_secret(conn: Connection, workspace_id: str) -> str:
     if not secret:
         raise RuntimeError(f"workspace {workspace_id} has no secret")
     return str(secret)
+
+
+def ensure_pipeline(conn: Connection, workspace_id: str) -> None:
+    """A workspace without any pipeline gets the default one (new workspaces, and ones made before pipelines)."""
+    pipelines = table_of(PIPELINES)
+    if conn.execute(select(pipelines.c.id).where(pipelines.c.workspace_id == workspace_id).limit(1)).first():
+        return
+    actor = Actor(workspace_id=workspace_id, user_id=None, via="cli")
+    (pipeline,) = create_records(
+        conn, actor, PIPELINES, [create_model_for(PIPELINES)(name="Sales", is_default=True)], bulk=False
+    )
+    stages = [
+        create_model_for(STAGES)(pipeline_id=pipeline["id"], name=name, position=position, kind=kind, probability=p)
+        for position, (name, kind, p) in enumerate(DEFAULT_STAGES, start=1)
+    ]
+    create_records(conn, actor, STAGES, stages, bulk=True)

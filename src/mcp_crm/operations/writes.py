@@ -48,6 +48,7 @@ def create_records(
     problems = Problems(bulk)
     now = datetime.now(UTC)
     items = [_with_actor_defaults(entity, actor, model) for model in inputs]
+    _prepare(conn, actor, entity, [(None, values) for values in items], problems)
     check_link_duplicates(entity, items, problems)
     check_references(conn, actor, entity, items, problems)
     check_unique(conn, actor, entity, items, problems, [None] * len(items))
@@ -76,6 +77,19 @@ def create_records(
     return records
 
 
+def _prepare(
+    conn: Connection,
+    actor: Actor,
+    entity: Entity,
+    writes: list[tuple[dict[str, Any] | None, dict[str, Any]]],
+    problems: Problems,
+) -> None:
+    """The entity's own rules for a write (a deal's stage and pipeline), which may fill in values."""
+    if entity.prepare is not None:
+        for index, field, message in entity.prepare(conn, actor.workspace_id, writes):
+            problems.add(index, field, message)
+
+
 def _with_actor_defaults(entity: Entity, actor: Actor, model: BaseModel) -> dict[str, Any]:
     values = model.model_dump(exclude=CONTROL_FIELDS)
     for name in entity.actor_defaults:
@@ -102,6 +116,7 @@ def update_records(
             field = entity.writable[name]
             if value is None and not field.nullable:
                 problems.add(index, name, f"cannot be null; {_how_to_clear(field)}.")
+    _prepare(conn, actor, entity, [(stored[rid], values) for rid, values in zip(ids, sent, strict=True)], problems)
     check_link_duplicates(entity, sent, problems)
     check_references(conn, actor, entity, sent, problems)
     check_unique(conn, actor, entity, sent, problems, ids)

@@ -1,0 +1,70 @@
+"""Pipeline verbs: move a deal to a stage, reorder a pipeline's stages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, ToolInput, inputs, outputs
+from mcp_crm.catalog.tools import UPDATE, AppState, CrmTool, make_tool, once, summarised
+from mcp_crm.entities import ENTITIES
+from mcp_crm.operations import Actor
+
+DEALS, STAGES = ENTITIES["deals"], ENTITIES["stages"]
+
+
+class DealsMoveInput(ToolInput):
+    id: str = Field(max_length=36, description="The deal's id.")
+    stage_id: str = Field(max_length=36, description="The stage to move it to (stages_list shows them).")
+    lost_reason: str | None = Field(None, max_length=500, description="Needed when the stage is a lost stage.")
+    expected_revision: int | None = Field(None, ge=1, description="The revision you read; refused if it changed.")
+    idempotency_key: str | None = IDEMPOTENCY_KEY[1]
+    dry_run: bool = DRY_RUN[1]
+
+
+async def deals_move(s: AppState, a: Actor, args: DealsMoveInput) -> dict[str, Any]:
+    changes = inputs(DEALS)["update"].model_validate(
+        args.model_dump(include={"id", "stage_id", "lost_reason", "expected_revision"}, exclude_none=True)
+    )
+    return await s.crm.update(a, DEALS, args.id, changes, once(a, args))
+
+
+class StagesReorderInput(ToolInput):
+    pipeline_id: str = Field(max_length=36, description="The pipeline whose stages to reorder.")
+    stage_ids: list[str] = Field(min_length=1, max_length=100, description="All its stage ids, in the new order.")
+    idempotency_key: str | None = IDEMPOTENCY_KEY[1]
+    dry_run: bool = DRY_RUN[1]
+
+
+async def stages_reorder(s: AppState, a: Actor, args: StagesReorderInput) -> dict[str, Any]:
+    stages = await s.crm.reorder_stages(a, args.pipeline_id, args.stage_ids, once(a, args))
+    return summarised(STAGES, stages)
+
+
+def pipeline_tools() -> list[CrmTool]:
+    return [
+        make_tool(
+            name="deals_move",
+            title="Move deal to stage",
+            description=(
+                "Move a deal to a stage (of its pipeline or another): it takes the stage's default probability, "
+                "becomes won or lost in a won or lost stage (lost needs lost_reason) and open again in an open "
+                "one; stage_entered_at and the audit log keep the move. Returns the deal as it is now."
+            ),
+            handler=deals_move,
+            arg_model=DealsMoveInput,
+            output_model=outputs(DEALS)["update"],
+            annotations=UPDATE,
+        ),
+        make_tool(
+            name="stages_reorder",
+            title="Reorder stages",
+            description="Set the order of a pipeline's stages: send all of its stage ids, first stage first.",
+            handler=stages_reorder,
+            arg_model=StagesReorderInput,
+            output_model=outputs(STAGES)["update_many"],
+            annotations=UPDATE,
+            admin=True,
+        ),
+    ]
