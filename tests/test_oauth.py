@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +31,7 @@ from sqlalchemy import update
 from mcp_crm.catalog.server import build_server
 from mcp_crm.catalog.workspace_tools import all_tools
 from mcp_crm.operations.access import create_key, create_user, create_workspace, set_password
+from mcp_crm.operations.oauth import list_grants
 from mcp_crm.store import Database, migrate
 from mcp_crm.store.tables import OAUTH_TOKENS
 from tests.helpers import call, fail, snapshot
@@ -441,3 +445,28 @@ def test_oauth_needs_an_https_public_url_off_loopback(tmp_path: Path):
         }
         assert ("/authorize" in routes and "/oauth/consent" in routes) is oauth, public_url
         assert "/.well-known/oauth-protected-resource/mcp" in routes
+
+
+async def test_an_admin_lists_and_revokes_grants_from_the_cli(served, database_url: str):
+    server, people, connector = served
+    access = (await connector.exchange(await connector.sign_in_and_allow(people.acme, ["read"]))).json()["access_token"]
+    assert await _bearer_status(server, access) == 200
+    cli = [sys.executable, "-m", "mcp_crm", "oauth"]
+    listed = subprocess.run(
+        [*cli, "list", "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"COLUMNS": "300"},
+    )
+    assert listed.returncode == 0, listed.stderr
+    db = Database(database_url)
+    try:
+        (grant,) = await db.read(lambda conn: list_grants(conn))
+    finally:
+        await db.dispose()
+    assert grant["id"] in listed.stdout and access not in listed.stdout
+    revoked = subprocess.run(
+        [*cli, "revoke", grant["id"], "--database-url", database_url], capture_output=True, text=True
+    )
+    assert revoked.returncode == 0, revoked.stderr
+    assert await _bearer_status(server, access) == 401

@@ -438,6 +438,53 @@ def keys_revoke(
     out.print(f"[green]Revoked[/green] {row['id']} ({row['name']}).")
 
 
+oauth = typer.Typer(help="Apps signed in through OAuth (Claude and ChatGPT connectors).", no_args_is_help=True)
+app.add_typer(oauth, name="oauth")
+
+
+@oauth.command("list")
+def oauth_list(
+    database_url: DatabaseUrl,
+    workspace: Annotated[str | None, typer.Option("--workspace", "-w", help="Only this workspace's grants.")] = None,
+) -> None:
+    """List OAuth grants (never their tokens)."""
+    from mcp_crm.operations.access import find_workspace
+    from mcp_crm.operations.oauth import list_grants
+
+    def listed(conn: Connection) -> list[dict[str, Any]]:
+        return list_grants(conn, find_workspace(conn, workspace)["id"] if workspace else None)
+
+    rows = _in_database(database_url, listed, write=False)
+    _table(
+        "OAuth grants",
+        ["id", "app", "scopes", "user", "signed in", "refresh until", "revoked"],
+        [
+            [
+                g["id"],
+                g["client_name"] or g["client_id"],
+                ",".join(g["scopes"]),
+                g["user_id"],
+                g["created_at"],
+                g["refresh_expires_at"],
+                g["revoked_at"],
+            ]
+            for g in rows
+        ],
+    )
+
+
+@oauth.command("revoke")
+def oauth_revoke(
+    database_url: DatabaseUrl,
+    grant: Annotated[str, typer.Argument(help="The grant's id (from oauth list).")],
+) -> None:
+    """Sign an app out: its access and refresh tokens stop working at once."""
+    from mcp_crm.operations.oauth import revoke_grant
+
+    _in_database(database_url, lambda c: revoke_grant(c, grant))
+    out.print(f"[green]Revoked[/green] {grant}.")
+
+
 audit = typer.Typer(help="The audit log: every committed change.", no_args_is_help=True)
 app.add_typer(audit, name="audit")
 

@@ -238,3 +238,36 @@ def revoke(conn: Connection, token_id: str) -> None:
         .where(OAUTH_TOKENS.c.id == token_id, OAUTH_TOKENS.c.revoked_at.is_(None))
         .values(revoked_at=utc_now())
     )
+
+
+def list_grants(conn: Connection, workspace_id: str | None = None) -> list[dict[str, Any]]:
+    """Apps signed in with OAuth: one row per grant (never a token), newest first."""
+    query = (
+        select(OAUTH_TOKENS.c[*GRANT_COLUMNS], OAUTH_CLIENTS.c.info)
+        .join(OAUTH_CLIENTS, OAUTH_CLIENTS.c.client_id == OAUTH_TOKENS.c.client_id)
+        .order_by(OAUTH_TOKENS.c.id.desc())
+    )
+    if workspace_id is not None:
+        query = query.where(OAUTH_TOKENS.c.workspace_id == workspace_id)
+    return [
+        {**{k: v for k, v in row.items() if k != "info"}, "client_name": (row["info"] or {}).get("client_name")}
+        for row in conn.execute(query).mappings()
+    ]
+
+
+def revoke_grant(conn: Connection, token_id: str) -> None:
+    if conn.execute(select(OAUTH_TOKENS.c.id).where(OAUTH_TOKENS.c.id == token_id)).first() is None:
+        raise CrmError(f"No OAuth grant '{token_id}' (`mcp-crm oauth list` shows them).")
+    revoke(conn, token_id)
+
+
+GRANT_COLUMNS = (
+    "id",
+    "client_id",
+    "workspace_id",
+    "user_id",
+    "scopes",
+    "created_at",
+    "refresh_expires_at",
+    "revoked_at",
+)
