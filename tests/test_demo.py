@@ -72,6 +72,15 @@ async def test_records_are_related(database_url):
         assert (await call(client, "tasks_list", {"filter": overdue, "include_total": True}))["total"] > 0
 
 
+async def test_deals_spread_over_the_pipeline_and_their_stage_matches_their_status(database_url):
+    await load_demo(database_url)
+    async with Client(build_server(database_url)) as client:
+        kinds = {s["id"]: (s["name"], s["kind"]) for s in await _all(client, "stages")}
+        deals = await _all(client, "deals")
+    assert all(kinds[d["stage_id"]][1] == d["status"] for d in deals)
+    assert {kinds[d["stage_id"]][0] for d in deals} == {name for name, _ in kinds.values()}  # every stage used
+
+
 async def _deal_names(database_url: str) -> list[str]:
     async with Client(build_server(database_url)) as client:
         return [d["name"] for d in await _all(client, "deals", fields=["name"])]

@@ -352,7 +352,13 @@ def _line_items(rng: random.Random, services: list[Row], target: int) -> tuple[l
     return items, total + Decimal(main["amount"]) * quantity
 
 
-def deal_rows(rng: random.Random, today: date, orgs: list[Row], contacts: list[Row], services: list[Row]) -> list[Row]:
+OPEN_STAGES = ((10, "Qualified"), (30, "Contact made"), (60, "Proposal made"), (100, "Negotiation"))
+
+
+def deal_rows(
+    rng: random.Random, today: date, orgs: list[Row], contacts: list[Row], services: list[Row], stages: dict[str, str]
+) -> list[Row]:
+    """`stages`: the default pipeline's stage ids by name; each deal sits where its plan puts it."""
     currencies = {c.name: c.currency for c in COUNTRIES}
     members: dict[str, list[str]] = {o["id"]: [] for o in orgs}
     for contact in contacts:
@@ -389,11 +395,13 @@ def deal_rows(rng: random.Random, today: date, orgs: list[Row], contacts: list[R
         }
         if plan in ("won", "lost"):
             closed = _at_work_hour(rng, today - timedelta(days=rng.randint(1, 120)))
-            row |= {"status": plan, "probability": 100 if plan == "won" else 0, "expected_close_date": closed.date()}
+            row |= {"stage_id": stages["Won" if plan == "won" else "Lost"], "expected_close_date": closed.date()}
             row |= {"won_at": closed} if plan == "won" else {"lost_at": closed, "lost_reason": rng.choice(LOST_REASONS)}
         else:
             when = _expected_close(rng, today, plan)
-            row |= {"probability": rng.choice((10, 20, 30, 40, 50, 60, 70, 80, 90)), "expected_close_date": when}
+            probability = rng.choice((10, 20, 30, 40, 50, 60, 70, 80, 90))
+            stage = next(name for bound, name in OPEN_STAGES if probability <= bound)
+            row |= {"stage_id": stages[stage], "probability": probability, "expected_close_date": when}
         rows.append(row)
     return rows
 
@@ -476,7 +484,9 @@ async def load_demo(database_url: str, seed: int = 7) -> dict[str, int]:
             owners = [actor.user_id or users[0]["id"]] + [u["id"] for u in users] * 2  # reps own the most
             orgs = await create("organizations", organization_rows(rng, owners))
             contacts = await create("contacts", contact_rows(rng, orgs, owners))
-            deals = await create("deals", deal_rows(rng, today, orgs, contacts, services))
+            stages = (await crm.list(actor, ENTITIES["stages"], ListQuery(limit=200))).items
+            by_name = {stage["name"]: stage["id"] for stage in stages}
+            deals = await create("deals", deal_rows(rng, today, orgs, contacts, services, by_name))
             await create("tasks", task_rows(rng, deals, contacts, orgs))
         return counts
     finally:
