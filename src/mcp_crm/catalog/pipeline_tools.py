@@ -1,13 +1,13 @@
-"""Pipeline verbs: move a deal to a stage, reorder a pipeline's stages."""
+"""Pipeline verbs: move a deal to a stage, reorder a pipeline's stages, convert a lead into a deal."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, ToolInput, inputs, outputs
-from mcp_crm.catalog.tools import UPDATE, AppState, CrmTool, make_tool, once, summarised
+from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, PREVIEW, ToolInput, inputs, outputs
+from mcp_crm.catalog.tools import UPDATE, WRITE, AppState, CrmTool, make_tool, once, summarised
 from mcp_crm.entities import ENTITIES
 from mcp_crm.operations import Actor
 
@@ -67,4 +67,36 @@ def pipeline_tools() -> list[CrmTool]:
             annotations=UPDATE,
             admin=True,
         ),
+        make_tool(
+            name="leads_convert",
+            title="Convert lead to deal",
+            description=(
+                "Turn a lead into a deal, atomically: the deal takes the lead's title, value, currency, expected "
+                "close date, notes, owner, contact and organization, in the given pipeline/stage (default: the "
+                "default pipeline's first open stage); the lead is archived and points to the deal. A lead converts "
+                "once."
+            ),
+            handler=leads_convert,
+            arg_model=LeadsConvertInput,
+            output_model=Converted,
+            annotations=WRITE,
+        ),
     ]
+
+
+class LeadsConvertInput(ToolInput):
+    id: str = Field(max_length=36, description="The lead's id.")
+    pipeline_id: str | None = Field(None, max_length=36, description="Pipeline for the deal; the default if left out.")
+    stage_id: str | None = Field(None, max_length=36, description="Stage for the deal; the first open one if left out.")
+    idempotency_key: str | None = IDEMPOTENCY_KEY[1]
+    dry_run: bool = DRY_RUN[1]
+
+
+class Converted(BaseModel):
+    deal: dict[str, Any] = Field(description="The new deal, as deals_get returns it.")
+    lead: dict[str, Any] = Field(description="The lead, now converted and archived.")
+    preview: dict[str, Any] | None = PREVIEW[1]
+
+
+async def leads_convert(s: AppState, a: Actor, args: LeadsConvertInput) -> dict[str, Any]:
+    return await s.crm.convert_lead(a, args.id, args.pipeline_id, args.stage_id, once(a, args))

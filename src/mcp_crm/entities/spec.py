@@ -203,6 +203,11 @@ class Entity:
         return frozenset(link.input for link in self.links)
 
     @cached_property
+    def derived_defaults(self) -> dict[str, Any]:
+        """Starting values of the read-only fields a create does not set (a lead's converted_at)."""
+        return {n: f.default for n, f in self.fields.items() if f.read_only and n not in SYSTEM_FIELDS}
+
+    @cached_property
     def actor_defaults(self) -> tuple[str, ...]:
         """Fields that default to the acting user when a create leaves them out."""
         return tuple(n for n, f in self.writable.items() if f.defaults_to_actor)

@@ -16,7 +16,7 @@ from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.audit import list_changes
 from mcp_crm.operations.config import describe_entity
 from mcp_crm.operations.idempotency import Idempotency, remember, replay
-from mcp_crm.operations.pipeline import reorder_stages
+from mcp_crm.operations.pipeline import convert_lead, reorder_stages
 from mcp_crm.operations.preview import Journal, confirm_token, confirmed, journaling, rehearsing
 from mcp_crm.operations.reads import ListPage, ListQuery, get_record, list_records
 from mcp_crm.operations.trash import list_trash, purge, purge_expired, restore_records, trash_records
@@ -201,6 +201,17 @@ class Crm:
         self, actor: Actor, pipeline_id: str, stage_ids: list[str], idempotency: Idempotency | None = None
     ) -> list[dict[str, Any]]:
         return await self._write(actor, lambda c: reorder_stages(c, actor, pipeline_id, stage_ids), idempotency)
+
+    async def convert_lead(
+        self,
+        actor: Actor,
+        lead_id: str,
+        pipeline_id: str | None = None,
+        stage_id: str | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> dict[str, Any]:
+        """{"deal": the new deal, "lead": the lead, now converted}."""
+        return await self._write(actor, lambda c: convert_lead(c, actor, lead_id, pipeline_id, stage_id), idempotency)
 
     async def purge_expired(self) -> int:
         """Empties the trash of entries past their workspace's retention (the worker's job)."""

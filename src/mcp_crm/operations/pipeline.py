@@ -1,19 +1,21 @@
-"""Pipeline verbs beyond the entity tools: reordering a pipeline's stages."""
+"""Pipeline verbs beyond the entity tools: reordering a pipeline's stages, converting a lead to a deal."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Connection, select
 
 from mcp_crm.entities import ENTITIES
-from mcp_crm.entities.models import update_model_for
+from mcp_crm.entities.models import create_model_for, update_model_for
 from mcp_crm.errors import CrmError
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.records import fetch_rows, table_of
-from mcp_crm.operations.writes import update_records
+from mcp_crm.operations.writes import create_records, update_records
 
-PIPELINES, STAGES = ENTITIES["pipelines"], ENTITIES["stages"]
+PIPELINES, STAGES, LEADS, DEALS = (ENTITIES[n] for n in ("pipelines", "stages", "leads", "deals"))
 
 
 def reorder_stages(conn: Connection, actor: Actor, pipeline_id: str, stage_ids: list[str]) -> list[dict[str, Any]]:
@@ -40,3 +42,37 @@ def reorder_stages(conn: Connection, actor: Actor, pipeline_id: str, stage_ids: 
     return update_records(
         conn, actor, STAGES, [(sid, changes(position=i)) for i, sid in enumerate(given, start=1)], bulk=True
     )
+
+
+class _Conversion(BaseModel):
+    converted_deal_id: str
+    converted_at: datetime
+    archived: bool
+
+
+def convert_lead(
+    conn: Connection, actor: Actor, lead_id: str, pipeline_id: str | None, stage_id: str | None
+) -> dict[str, Any]:
+    """A deal carrying the lead's data and links, and the lead marked converted, in one transaction."""
+    lead = fetch_rows(conn, actor, LEADS, [lead_id], lock=True)[lead_id]
+    if lead["converted_deal_id"]:
+        raise CrmError(
+            f"lead {lead_id} was already converted, on {lead['converted_at']:%Y-%m-%d}, to deal "
+            f"{lead['converted_deal_id']} (deals_get shows it). Nothing was changed."
+        )
+    deal = create_model_for(DEALS)(
+        name=lead["title"],
+        value=lead["value"],
+        currency=lead["currency"],
+        expected_close_date=lead["expected_close_date"],
+        description=lead["notes"],
+        owner_id=lead["owner_id"],
+        organization_ids=[lead["organization_id"]] if lead["organization_id"] else [],
+        contact_ids=[lead["contact_id"]] if lead["contact_id"] else [],
+        pipeline_id=pipeline_id,
+        stage_id=stage_id,
+    )
+    (created,) = create_records(conn, actor, DEALS, [deal], bulk=False)
+    conversion = _Conversion(converted_deal_id=created["id"], converted_at=datetime.now(UTC), archived=True)
+    (converted,) = update_records(conn, actor, LEADS, [(lead_id, conversion)], bulk=False)
+    return {"deal": created, "lead": converted}

@@ -184,7 +184,7 @@ def _clear_references(conn: Connection, actor: Actor, entity: Entity, ids: list[
                 cleared[ref].append([other.name, name, rid])
         if changes:
             model = update_model_for(other)
-            update_records(conn, actor, other, [(rid, model(**c)) for rid, c in changes.items()], bulk=True)
+            update_records(conn, actor, other, [(rid, model(**c)) for rid, c in changes.items()], True, follow_up=True)
     return cleared
 
 
@@ -341,7 +341,7 @@ def _restore_references(conn: Connection, actor: Actor, entity: Entity, entries:
                 notes.append(f"{entity.singular} {rid}: {other.singular} {referring}.{name} not set back ({why}).")
         if changes:
             model = update_model_for(other)
-            update_records(conn, actor, other, [(r, model(**c)) for r, c in changes.items()], bulk=True)
+            update_records(conn, actor, other, [(r, model(**c)) for r, c in changes.items()], True, follow_up=True)
 
 
 def list_trash(

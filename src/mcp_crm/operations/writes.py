@@ -60,7 +60,8 @@ def create_records(
         row = _derive(
             entity,
             None,
-            columns
+            entity.derived_defaults
+            | columns
             | {"id": new_id(), "workspace_id": actor.workspace_id, "created_at": now, "updated_at": now, "revision": 1},
         )
         rows.append(row)
@@ -99,8 +100,15 @@ def _with_actor_defaults(entity: Entity, actor: Actor, model: BaseModel) -> dict
 
 
 def update_records(
-    conn: Connection, actor: Actor, entity: Entity, changes: list[tuple[str, BaseModel]], bulk: bool
+    conn: Connection,
+    actor: Actor,
+    entity: Entity,
+    changes: list[tuple[str, BaseModel]],
+    bulk: bool,
+    follow_up: bool = False,
 ) -> list[dict[str, Any]]:
+    """`follow_up`: a change another write implies (a reference cleared because its target was deleted), which
+    skips the entity's own rules for edits (a lead needs a contact or an organization)."""
     ids = [rid for rid, _ in changes]
     if len(set(ids)) != len(ids):
         raise CrmError("The same id appears more than once; merge its changes into one item.")
@@ -113,10 +121,12 @@ def update_records(
         check_revision(conn, entity, stored[rid], getattr(model, "expected_revision", None), index, problems)
     for index, values in enumerate(sent):
         for name, value in values.items():
-            field = entity.writable[name]
+            field = entity.fields[name]  # read-only fields too: internal operations set them (a lead's conversion)
             if value is None and not field.nullable:
                 problems.add(index, name, f"cannot be null; {_how_to_clear(field)}.")
-    _prepare(conn, actor, entity, [(stored[rid], values) for rid, values in zip(ids, sent, strict=True)], problems)
+    if not follow_up:
+        writes = [(stored[rid], values) for rid, values in zip(ids, sent, strict=True)]
+        _prepare(conn, actor, entity, writes, problems)
     check_link_duplicates(entity, sent, problems)
     check_references(conn, actor, entity, sent, problems)
     check_unique(conn, actor, entity, sent, problems, ids)
