@@ -3,6 +3,7 @@
 from mcp_crm.entities.contacts import CONTACTS
 from mcp_crm.entities.deals import DEALS
 from mcp_crm.entities.leads import LEADS
+from mcp_crm.entities.notes import NOTES
 from mcp_crm.entities.organizations import ORGANIZATIONS
 from mcp_crm.entities.pipelines import PIPELINES, STAGES
 from mcp_crm.entities.services import SERVICES
@@ -11,7 +12,7 @@ from mcp_crm.entities.tasks import TASKS
 from mcp_crm.entities.users import USERS
 
 ENTITIES: dict[str, Entity] = {
-    e.name: e for e in (CONTACTS, ORGANIZATIONS, LEADS, DEALS, PIPELINES, STAGES, SERVICES, TASKS, USERS)
+    e.name: e for e in (CONTACTS, ORGANIZATIONS, LEADS, DEALS, PIPELINES, STAGES, SERVICES, TASKS, NOTES, USERS)
 }
 
 __all__ = ["ENTITIES", "Entity", "FieldSpec", "Kind", "Link"]
