@@ -10,6 +10,7 @@ from mcp import Client
 
 from mcp_crm.catalog.export import render_files
 from mcp_crm.catalog.server import build_server
+from mcp_crm.catalog.workspace_tools import entity_of
 from mcp_crm.entities import ENTITIES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +36,8 @@ def test_every_tool_has_title_hints_and_schemas(tools):
         assert "readOnlyHint" in hints and hints["openWorldHint"] is False, tool["name"]
         assert tool["inputSchema"]["type"] == "object" and tool["inputSchema"]["additionalProperties"] is False
         assert tool["outputSchema"]["type"] == "object", tool["name"]
-        verb = tool["name"].split("_", 1)[1]
+        entity = entity_of(tool["name"])
+        verb = tool["name"][len(entity) + 1 :] if entity else tool["name"].split("_", 1)[1]
         assert hints["readOnlyHint"] == (verb in ("get", "list", "config", "me")), tool["name"]
         assert hints.get("destructiveHint", False) == (verb.startswith("delete") or verb == "purge"), tool["name"]
 

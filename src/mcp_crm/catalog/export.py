@@ -11,7 +11,7 @@ import anyio
 from mcp.server import MCPServer
 
 from mcp_crm.catalog.tools import CrmTool
-from mcp_crm.catalog.workspace_tools import all_tools, select_tools
+from mcp_crm.catalog.workspace_tools import all_tools, entity_of, select_tools
 from mcp_crm.entities import ENTITIES
 
 BYTES_PER_TOKEN = 3.6  # JSON schema text, measured with common tokenizers; an estimate, not a count
@@ -53,7 +53,7 @@ def _readme(tools: list[dict[str, Any]]) -> str:
     ]
     groups: dict[str, list[dict[str, Any]]] = {}
     for tool in tools:
-        prefix = next((e for e in ENTITIES if tool["name"].startswith(e + "_")), tool["name"].split("_")[0])
+        prefix = entity_of(tool["name"]) or tool["name"].split("_")[0]
         groups.setdefault(prefix, []).append(tool)
     for prefix, group in groups.items():
         lines += [f"## {prefix}", ""]

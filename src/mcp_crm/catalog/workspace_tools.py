@@ -179,6 +179,11 @@ def all_tools() -> tuple[CrmTool, ...]:
     return tuple(tools)
 
 
+def entity_of(tool: str) -> str | None:
+    """The entity a tool belongs to: the longest entity name it starts with (activity_types_list)."""
+    return max((e for e in ENTITIES if tool.startswith(f"{e}_")), key=len, default=None)
+
+
 ALWAYS = ("users_me", "trash_list")  # kept with any toolset: who am I, what did I delete
 
 
@@ -198,7 +203,7 @@ def select_tools(
     if names:
         chosen = tuple(t for t in chosen if t.name in names)
     if toolsets:
-        chosen = tuple(t for t in chosen if t.name in ALWAYS or t.name.split("_", 1)[0] in toolsets)
+        chosen = tuple(t for t in chosen if t.name in ALWAYS or entity_of(t.name) in toolsets)
     if read_only:
         chosen = tuple(t for t in chosen if t.annotations and t.annotations.read_only_hint)
     return chosen

@@ -1,5 +1,6 @@
 """The entity registry: every entity the CRM serves, in catalog order."""
 
+from mcp_crm.entities.activities import ACTIVITIES, ACTIVITY_TYPES
 from mcp_crm.entities.contacts import CONTACTS
 from mcp_crm.entities.deals import DEALS
 from mcp_crm.entities.leads import LEADS
@@ -12,7 +13,21 @@ from mcp_crm.entities.tasks import TASKS
 from mcp_crm.entities.users import USERS
 
 ENTITIES: dict[str, Entity] = {
-    e.name: e for e in (CONTACTS, ORGANIZATIONS, LEADS, DEALS, PIPELINES, STAGES, SERVICES, TASKS, NOTES, USERS)
+    e.name: e
+    for e in (
+        CONTACTS,
+        ORGANIZATIONS,
+        LEADS,
+        DEALS,
+        PIPELINES,
+        STAGES,
+        SERVICES,
+        TASKS,
+        ACTIVITIES,
+        ACTIVITY_TYPES,
+        NOTES,
+        USERS,
+    )
 }
 
 __all__ = ["ENTITIES", "Entity", "FieldSpec", "Kind", "Link"]

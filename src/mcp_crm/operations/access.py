@@ -22,7 +22,7 @@ from mcp_crm.errors import CrmError, NotFound
 from mcp_crm.ids import new_id
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.records import table_of
-from mcp_crm.operations.workspace import ensure_pipeline
+from mcp_crm.operations.workspace import seed_workspace
 from mcp_crm.operations.writes import create_records
 from mcp_crm.store.tables import API_KEYS, PASSWORDS, WORKSPACES
 
@@ -71,7 +71,7 @@ def create_workspace(conn: Connection, slug: str, name: str, owner_name: str, ow
     workspace_id = new_id()
     conn.execute(insert(WORKSPACES).values(id=workspace_id, slug=slug, name=name, created_at=datetime.now(UTC)))
     owner = create_user(conn, workspace_id, owner_name, owner_email, "owner")
-    ensure_pipeline(conn, workspace_id)
+    seed_workspace(conn, workspace_id)
     return {"id": workspace_id, "slug": slug, "name": name, "owner": owner}
 
 

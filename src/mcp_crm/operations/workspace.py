@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select
 
+from mcp_crm.entities import Entity
+from mcp_crm.entities.activities import ACTIVITY_TYPES, DEFAULT_TYPES
 from mcp_crm.entities.models import create_model_for
 from mcp_crm.entities.pipelines import DEFAULT_STAGES, PIPELINES, STAGES
 from mcp_crm.entities.users import User
@@ -51,7 +53,7 @@ def _ensure_local_owner(conn: Connection) -> tuple[str, str]:
                 updated_at=now,
             )
         )
-    ensure_pipeline(conn, workspace_id)
+    seed_workspace(conn, workspace_id)
     return workspace_id, owner
 
 
@@ -70,17 +72,24 @@ def workspace_secret(conn: Connection, workspace_id: str) -> str:
     return str(secret)
 
 
-def ensure_pipeline(conn: Connection, workspace_id: str) -> None:
-    """A workspace without any pipeline gets the default one (new workspaces, and ones made before pipelines)."""
-    pipelines = table_of(PIPELINES)
-    if conn.execute(select(pipelines.c.id).where(pipelines.c.workspace_id == workspace_id).limit(1)).first():
-        return
+def seed_workspace(conn: Connection, workspace_id: str) -> None:
+    """What a workspace starts with, added where missing (new workspaces, and ones made before it existed):
+    the default pipeline and the standard activity types."""
     actor = Actor(workspace_id=workspace_id, user_id=None, via="cli")
-    (pipeline,) = create_records(
-        conn, actor, PIPELINES, [create_model_for(PIPELINES)(name="Sales", is_default=True)], bulk=False
-    )
-    stages = [
-        create_model_for(STAGES)(pipeline_id=pipeline["id"], name=name, position=position, kind=kind, probability=p)
-        for position, (name, kind, p) in enumerate(DEFAULT_STAGES, start=1)
-    ]
-    create_records(conn, actor, STAGES, stages, bulk=True)
+    if not _has_any(conn, PIPELINES, workspace_id):
+        (pipeline,) = create_records(
+            conn, actor, PIPELINES, [create_model_for(PIPELINES)(name="Sales", is_default=True)], bulk=False
+        )
+        stages = [
+            create_model_for(STAGES)(pipeline_id=pipeline["id"], name=name, position=i, kind=kind, probability=p)
+            for i, (name, kind, p) in enumerate(DEFAULT_STAGES, start=1)
+        ]
+        create_records(conn, actor, STAGES, stages, bulk=True)
+    if not _has_any(conn, ACTIVITY_TYPES, workspace_id):
+        types = [create_model_for(ACTIVITY_TYPES)(key=key, name=name) for key, name in DEFAULT_TYPES]
+        create_records(conn, actor, ACTIVITY_TYPES, types, bulk=True)
+
+
+def _has_any(conn: Connection, entity: Entity, workspace_id: str) -> bool:
+    table = table_of(entity)
+    return conn.execute(select(table.c.id).where(table.c.workspace_id == workspace_id).limit(1)).first() is not None
