@@ -194,3 +194,11 @@ async def test_stateless_mode_serves_without_sessions(database_url: str, tmp_pat
         made = await call(client, "contacts_create", {"first_name": "Sam", "last_name": "Less"})
         assert (await call(client, "contacts_get", {"id": made["id"]}))["first_name"] == "Sam"
     assert "Traceback" not in server.output()
+
+
+async def test_an_oversized_request_body_is_refused_with_413(hosted):
+    server, team = hosted
+    async with httpx2.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        headers = HEADERS | {"Authorization": f"Bearer {team.keys['owner']}"}
+        huge = INITIALIZE | {"padding": "x" * (5 * 1024 * 1024)}
+        assert (await http.post("/mcp", json=huge, headers=headers)).status_code == 413
