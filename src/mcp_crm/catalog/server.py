@@ -33,12 +33,14 @@ from mcp_crm.store import Database, migrate
 log = logging.getLogger("mcp_crm")
 
 INSTRUCTIONS = """\
-mcp-crm is a CRM: contacts (people), organizations (companies), deals (sales opportunities with value,
-status and line items of services), services (products), tasks (to-dos) and users (the team).
+mcp-crm is a CRM: contacts (people), organizations (companies), leads (possible business; leads_convert
+turns one into a deal), deals (opportunities with value, line items of services and a stage of a pipeline;
+deals_move moves them), pipelines and stages, services (products), tasks (to-dos), activities (calls,
+meetings, emails; their types in activity_types), notes (markdown about a record) and users (the team).
 Each entity has tools named <entity>_<verb>: create, create_many, get, list, update, update_many,
-delete, delete_many and config. Find records with *_list (filter, sort, q, cursor) before creating,
+delete, delete_many, restore and config. Find records with *_list (filter, sort, q, cursor) before creating,
 to avoid duplicates. Link records by id: a contact's organization_ids, a deal's organization_ids,
-contact_ids and services [{service_id, quantity}], a task's contact_id / organization_id / deal_id.
+contact_ids and services [{service_id, quantity}], a task's or activity's contact_id / deal_id / ...
 *_config describes an entity's fields and filter operators. users_me is the acting user.
 Deleting moves records to the trash (trash_list; <entity>_restore brings them back). Every write takes
 dry_run: true to preview what it would change; bulk writes over 50 records ask for the preview's confirm token.
