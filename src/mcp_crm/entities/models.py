@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mcp_crm.entities.spec import Entity, FieldSpec, Kind
+from mcp_crm.entities.values import storable
 
 
 class Strict(BaseModel):
@@ -28,7 +30,9 @@ class Summary(BaseModel):
 def _value_type(field: FieldSpec) -> Any:
     if field.kind is Kind.relations:
         return field.annotation
-    return Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    # the field's own limits first; the storable type adds its column's (a 32-bit integer, a time in UTC)
+    annotation = storable(field.annotation) if field.annotation is not Decimal else field.annotation
+    return Annotated[(annotation, *field.metadata)] if field.metadata else annotation
 
 
 def _describe(field: FieldSpec) -> str | None:

@@ -40,6 +40,8 @@ def _about_a_record(
         if before is not None and "record_type" not in values and "record_id" not in values:
             continue
         merged = (before or {}) | values
+        if merged.get("record_type") is None or merged.get("record_id") is None:
+            continue  # the required-field check reports it
         table = ENTITIES[merged["record_type"]].table.__table__  # type: ignore[attr-defined]
         query = select(table.c.id).where(table.c.id == merged["record_id"], table.c.workspace_id == workspace_id)
         if conn.execute(query).first() is None:

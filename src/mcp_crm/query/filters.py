@@ -10,6 +10,7 @@ from sqlalchemy import and_, not_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
 from mcp_crm.entities.spec import Entity, FieldSpec, Kind
+from mcp_crm.entities.values import storable
 from mcp_crm.errors import CrmError, unknown
 from mcp_crm.query.operators import (
     OPERATORS,
@@ -23,6 +24,7 @@ from mcp_crm.query.operators import (
 MAX_DEPTH = 8
 MAX_CONDITIONS = 100
 MAX_LIST_VALUES = 500
+MAX_TEXT_VALUE = 20_000  # characters in one filter value (longer than any stored text; SQLite caps LIKE patterns)
 
 OperatorName = Literal[
     "eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in",
@@ -141,6 +143,8 @@ def filter_value(field: FieldSpec, op: str, raw: Any) -> Any:
     if shape == "text" or field.kind in (Kind.long_text, Kind.tags, Kind.objects):
         if not isinstance(raw, str) or not raw:
             raise CrmError(f"{where} needs a non-empty text value.")
+        if len(raw) > MAX_TEXT_VALUE:
+            raise CrmError(f"{where}: a value has at most {MAX_TEXT_VALUE:,} characters.")
         return raw
     if raw is None:
         raise CrmError(f"{where} needs a value; to find empty values use is_null.")
@@ -156,8 +160,10 @@ def _one(field: FieldSpec, where: str, raw: Any) -> Any:
     annotation: Any = str if field.kind in (Kind.relation, Kind.relations, Kind.tags) else field.annotation
     if annotation is datetime and isinstance(raw, str) and len(raw) == 10:
         raw = f"{raw}T00:00:00Z"  # a bare date means its start, in UTC
+    if isinstance(raw, str) and len(raw) > MAX_TEXT_VALUE:
+        raise CrmError(f"{where}: a value has at most {MAX_TEXT_VALUE:,} characters.")
     try:
-        value = adapter(annotation).validate_python(raw)
+        value = adapter(storable(annotation)).validate_python(raw)
     except ValidationError:
         raise CrmError(f"{where}: {raw!r} is not a valid {_type_name(field)}.") from None
     return value

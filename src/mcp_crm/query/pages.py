@@ -17,6 +17,7 @@ from sqlalchemy import and_, false, or_, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from mcp_crm.entities.spec import Entity, FieldSpec
+from mcp_crm.entities.values import storable
 from mcp_crm.errors import CrmError, unknown
 from mcp_crm.query.operators import adapter
 
@@ -113,7 +114,7 @@ def read_cursor(cursor: str, keys: tuple[tuple[FieldSpec, bool], ...], query_id:
         raise invalid
     try:
         return [
-            None if v is None else adapter(f.annotation).validate_python(v)
+            None if v is None else adapter(storable(f.annotation)).validate_python(v)
             for (f, _), v in zip(keys, raw_values, strict=True)
         ]
     except ValueError:
