@@ -144,3 +144,38 @@ async def world(client: Client) -> dict[str, Any]:
         {"name": "Call Ada", "contact_id": ada["id"], "organization_id": acme["id"], "deal_id": deal["id"]},
     )
     return {"acme": acme, "ada": ada, "hours": hours, "deal": deal, "task": task}
+
+
+# Hypothesis profiles for the generated-input tests (tests/test_fuzz.py, `pytest -m fuzz`). "ci" is the default:
+# bounded and derandomized, so a run is reproducible; `--hypothesis-profile=long` explores far more.
+# max_examples is the budget of the whole-catalog fuzz, shared by all tools (at least 3 each); the state machine
+# runs a 25th of it (at least 20 examples) of stateful_step_count steps.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+_FUZZ_HEALTH = [
+    HealthCheck.too_slow,
+    HealthCheck.data_too_large,
+    HealthCheck.filter_too_much,
+    HealthCheck.large_base_example,
+    HealthCheck.function_scoped_fixture,
+]
+settings.register_profile(
+    "ci",
+    max_examples=300,
+    stateful_step_count=20,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=False,
+    suppress_health_check=_FUZZ_HEALTH,
+)
+settings.register_profile(
+    "long",
+    max_examples=5000,
+    stateful_step_count=50,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=_FUZZ_HEALTH,
+)
+settings.load_profile("ci")
