@@ -130,3 +130,24 @@ async def test_stages_reorder_takes_exactly_the_pipelines_stages(client, sales, 
         client, "stages_reorder", {"pipeline_id": pipeline["id"], "stage_ids": ids + ids[:1]}
     )
     assert await snapshot(database_url) == before
+
+
+async def test_only_one_pipeline_is_the_default_and_one_call_can_move_it(client, sales, database_url):
+    pipeline, _ = sales
+    renewals = await call(client, "pipelines_create", {"name": "Renewals"})
+    before = await snapshot(database_url)
+    error = await fail(client, "pipelines_update", {"id": renewals["id"], "is_default": True})
+    assert "only one pipeline is the default, and 'Sales' is" in error
+    assert "only one pipeline is the default" in await fail(
+        client, "pipelines_create", {"name": "Another", "is_default": True}
+    )
+    assert await snapshot(database_url) == before
+    moved = {"items": [{"id": pipeline["id"], "is_default": False}, {"id": renewals["id"], "is_default": True}]}
+    await call(client, "pipelines_update_many", moved)
+    (default,) = (await call(client, "pipelines_list", {"filter": {"field": "is_default", "op": "eq", "value": True}}))[
+        "items"
+    ]
+    assert default["id"] == renewals["id"]
+    due = await call(client, "stages_create", {"pipeline_id": renewals["id"], "name": "Due"})
+    new_deal = await call(client, "deals_create", {"name": "Lands in Renewals"})
+    assert (new_deal["pipeline_id"], new_deal["stage_id"]) == (renewals["id"], due["id"])

@@ -1,8 +1,8 @@
 """Pipelines and their stages: the road a deal travels from first contact to won or lost."""
 
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import String
+from sqlalchemy import String, select
 from sqlmodel import Field
 
 from mcp_crm.entities.spec import Entity, Record, currency_code, workspace_indexes
@@ -39,6 +39,39 @@ class Stage(Record, table=True):
     )
 
 
+def _one_default(
+    conn: Any, workspace_id: str, writes: list[tuple[dict[str, Any] | None, dict[str, Any]]]
+) -> list[tuple[int, str, str]]:
+    """At most one pipeline is the default, counting this call's own changes (so one update_many can move it)."""
+    if not any("is_default" in values for _, values in writes):
+        return []
+    table = Pipeline.__table__  # type: ignore[attr-defined]
+    stored = conn.execute(
+        select(table.c.id, table.c.name).where(table.c.workspace_id == workspace_id, table.c.is_default.is_(True))
+    ).all()
+    defaults = {rid: name for rid, name in stored}
+    chosen = set()
+    for index, (before, values) in enumerate(writes):
+        key = before["id"] if before is not None else f"new {index}"
+        if values.get("is_default") is True:
+            defaults[key] = values.get("name") or (before or {}).get("name", "")
+            chosen.add(key)
+        elif "is_default" in values:
+            defaults.pop(key, None)
+    if len(defaults) <= 1:
+        return []
+    others = ", ".join(f"'{name}'" for key, name in defaults.items() if key not in chosen) or "another"
+    index = next(i for i, (_, values) in enumerate(writes) if values.get("is_default") is True)
+    return [
+        (
+            index,
+            "is_default",
+            f"only one pipeline is the default, and {others} is; set its is_default to false "
+            "in the same pipelines_update_many call.",
+        )
+    ]
+
+
 PIPELINES = Entity(
     name="pipelines",
     singular="pipeline",
@@ -46,6 +79,7 @@ PIPELINES = Entity(
     description="Sales processes: each is an ordered set of stages that deals move through.",
     on_delete="Refused while it has stages: delete or move those first.",
     admin_writes=True,
+    prepare=_one_default,
     example={"name": "Renewals", "currency": "EUR"},
     example_filter={"field": "active", "op": "eq", "value": True},
 )
