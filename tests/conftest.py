@@ -133,6 +133,7 @@ async def world(client: Client) -> dict[str, Any]:
         "deals_create",
         {
             "name": "Acme rollout",
+            "currency": "EUR",
             "organization_ids": [acme["id"]],
             "contact_ids": [ada["id"]],
             "services": [{"service_id": hours["id"], "quantity": "12.5"}],

@@ -352,11 +352,15 @@ class Session:
                 "deals_create",
                 {
                     "name": f"Deal {i}",
-                    "value": str(1000 * i),
                     "organization_ids": orgs[:2],
                     "contact_ids": contacts[:2],
-                    "services": [{"service_id": services[i % 2], "quantity": "2"}],
-                },
+                }
+                # a deal with line items is worth their total; the others have a value set by hand
+                | (
+                    {"services": [{"service_id": services[i % 2], "quantity": "2"}]}
+                    if i % 2
+                    else {"value": str(1000 * i)}
+                ),
             )["id"]
             for i in range(4)
         ]

@@ -15,18 +15,24 @@ async def test_links_are_summarised_on_both_sides(client, world):
         {
             "id": world["hours"]["id"],
             "name": "Consulting",
-            "amount": "150.00",
-            "currency": "EUR",
             "unit": "hour",
             "quantity": "12.5000",
+            "unit_price": "150.00",
+            "discount_percent": None,
+            "discount_amount": None,
+            "total": "1875.00",
         }
     ]
+    assert deal["value"] == "1875.00"
+    membership = {"role": None, "title": None, "is_primary": False}
     acme = await call(client, "organizations_get", {"id": world["acme"]["id"]})
-    assert acme["contacts"] == [{"id": world["ada"]["id"], "name": "Ada L"}]
+    assert acme["contacts"] == [{"id": world["ada"]["id"], "name": "Ada L", **membership}]
+    ada = await call(client, "contacts_get", {"id": world["ada"]["id"]})
+    assert ada["organizations"] == [{"id": world["acme"]["id"], "name": "Acme", **membership}]
 
 
 async def test_line_items_are_replaced_as_a_whole(client, world):
-    other = await call(client, "services_create", {"name": "Licence", "amount": "99"})
+    other = await call(client, "services_create", {"name": "Licence", "amount": "99", "currency": "EUR"})
     deal = await call(client, "deals_update", {"id": world["deal"]["id"], "services": [{"service_id": other["id"]}]})
     assert [(s["name"], s["quantity"]) for s in deal["services"]] == [("Licence", "1.0000")]
     deal = await call(client, "deals_update", {"id": world["deal"]["id"], "services": []})

@@ -1,7 +1,9 @@
 from datetime import date
 from typing import Any
 
-from sqlalchemy import JSON, Index
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from sqlalchemy import JSON, Index, false
 from sqlmodel import Field, SQLModel
 
 from mcp_crm.entities.spec import Entity, Link, Record, long_text, meta, owner, workspace_indexes
@@ -54,6 +56,36 @@ class ContactOrganization(SQLModel, table=True):
 
     contact_id: str = Field(foreign_key="contacts.id", primary_key=True, ondelete="CASCADE", max_length=36)
     organization_id: str = Field(foreign_key="organizations.id", primary_key=True, ondelete="CASCADE", max_length=36)
+    role: str | None = Field(None, max_length=100)
+    title: str | None = Field(None, max_length=200)
+    is_primary: bool = Field(False, sa_column_kwargs={"server_default": false()})
+
+
+ROLE = PydanticField(
+    None, max_length=100, description="Their part in the relationship: decision maker, champion, billing..."
+)
+TITLE = PydanticField(None, max_length=200, description="Their job title at that organization.")
+
+
+class Membership(BaseModel):
+    """A contact's membership as the contact writes it; left-out attributes keep their stored values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organization_id: str = PydanticField(max_length=36, description="Id of an organization.")
+    role: str | None = ROLE
+    title: str | None = TITLE
+    is_primary: bool = PydanticField(False, description="The contact's main organization; at most one.")
+
+
+def _one_primary(
+    conn: Any, workspace_id: str, writes: list[tuple[dict[str, Any] | None, dict[str, Any]]]
+) -> list[tuple[int, str, str]]:
+    return [
+        (index, "organization_ids", "only one organization can be primary.")
+        for index, (_, values) in enumerate(writes)
+        if sum(bool(m.get("is_primary")) for m in values.get("organization_ids") or []) > 1
+    ]
 
 
 def _primary_email_and_phone(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
@@ -75,10 +107,15 @@ CONTACTS = Entity(
             table=ContactOrganization,
             own_column="contact_id",
             target_column="organization_id",
-            description="Ids of the organizations the contact belongs to (replaces the whole list when given).",
+            description=(
+                "The organizations the contact belongs to: ids, or {organization_id, role, title, is_primary} "
+                "(replaces the whole list when given)."
+            ),
+            attributes=Membership,
         ),
     ),
     derive=_primary_email_and_phone,
+    prepare=_one_primary,
     on_delete="Its organization memberships and deal links go with it and tasks linked to it are unlinked; "
     "a restore puts them back.",
     example={

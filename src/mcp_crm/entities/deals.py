@@ -1,13 +1,16 @@
+from __future__ import annotations
+
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import Index, String, select
 from sqlmodel import Field, SQLModel
 
 from mcp_crm.entities.pipelines import Pipeline, Stage
+from mcp_crm.entities.services import Service
 from mcp_crm.entities.spec import Entity, Link, Record, currency_code, long_text, meta, owner, workspace_indexes
 from mcp_crm.store.types import Money, Quantity, UTCDateTime
 
@@ -98,13 +101,101 @@ class DealService(SQLModel, table=True):
     deal_id: str = Field(foreign_key="deals.id", primary_key=True, ondelete="CASCADE", max_length=36)
     service_id: str = Field(foreign_key="services.id", primary_key=True, ondelete="RESTRICT", max_length=36)
     quantity: Decimal = Field(Decimal(1), sa_type=Quantity)
+    unit_price: Decimal | None = Field(None, sa_type=Money)
+    discount_percent: Decimal | None = Field(None, sa_type=Money)
+    discount_amount: Decimal | None = Field(None, sa_type=Money)
+    total: Decimal | None = Field(None, sa_type=Money)
+
+
+PRICE = {"ge": 0, "max_digits": 15, "decimal_places": 2}
 
 
 class LineItem(BaseModel):
+    """A line item as a write sends it; left-out attributes of a line the deal has keep their stored values."""
+
     model_config = ConfigDict(extra="forbid")
 
     service_id: str = PydanticField(max_length=36, description="Id of a service (see services_list).")
     quantity: Decimal = PydanticField(Decimal(1), gt=0, max_digits=14, decimal_places=4)
+    unit_price: Decimal | None = PydanticField(
+        None, **PRICE, description="Price per unit in the deal's currency; left out: the service's amount."
+    )
+    discount_percent: Decimal | None = PydanticField(None, ge=0, le=100, decimal_places=2, description="0-100.")
+    discount_amount: Decimal | None = PydanticField(None, **PRICE, description="Taken off the line's total.")
+
+    @model_validator(mode="after")
+    def _one_discount(self) -> LineItem:
+        if self.discount_percent is not None and self.discount_amount is not None:
+            raise ValueError("give discount_percent or discount_amount, not both")
+        return self
+
+
+CENT = Decimal("0.01")
+
+
+def _price_lines(
+    conn: Any, workspace_id: str, writes: list[tuple[dict[str, Any] | None, dict[str, Any]]]
+) -> list[tuple[int, str, str]]:
+    """A deal with line items is worth their sum: quantity x unit price (the service's amount unless the line
+    sets one, kept on the line so later price changes leave the deal alone) less the line's discount."""
+    services = Service.__table__  # type: ignore[attr-defined]
+    wanted = {line["service_id"] for _, values in writes for line in values.get("services") or []}
+    query = select(services.c.id, services.c.amount, services.c.currency, services.c.name).where(
+        services.c.workspace_id == workspace_id, services.c.id.in_(wanted)
+    )
+    catalog = {row.id: row for row in conn.execute(query)} if wanted else {}
+    problems = []
+    for index, (before, values) in enumerate(writes):
+        lines = values.get("services")
+        has_lines = bool(lines) if lines is not None else bool(before and before.get("services"))
+        manual = values.get("value")
+        if lines is None:
+            if has_lines and "value" in values:
+                problems.append((index, "value", _COMPUTED))
+            if has_lines and values.get("currency", before["currency"]) != before["currency"]:  # type: ignore[index]
+                problems.append((index, "currency", _REPRICE))
+            continue
+        if not lines:
+            continue
+        currency = values.get("currency") or (before or {}).get("currency") or "USD"
+        value = Decimal(0)
+        for line in lines:
+            service = catalog.get(line["service_id"])
+            if service is None:
+                continue  # the reference check names it
+            if line.get("unit_price") is None:
+                if service.currency != currency:
+                    problems.append(
+                        (
+                            index,
+                            "services",
+                            f"'{service.name}' is priced in {service.currency} and the deal is in {currency}: "
+                            "give this line a unit_price in the deal's currency.",
+                        )
+                    )
+                    continue
+                line["unit_price"] = service.amount
+            gross = line["quantity"] * line["unit_price"]
+            if line.get("discount_percent") is not None:
+                gross -= gross * line["discount_percent"] / 100
+            elif line.get("discount_amount") is not None:
+                gross -= line["discount_amount"]
+            if gross < 0:
+                problems.append((index, "services", f"the discount on '{service.name}' is more than its price."))
+            line["total"] = gross.quantize(CENT, ROUND_HALF_UP)
+            value += line["total"]
+        if manual is not None and manual != value:
+            problems.append((index, "value", _COMPUTED))
+        values["value"] = value
+    return problems
+
+
+_COMPUTED = (
+    "a deal with line items is worth their total: change the line items (services), or send services: [] to set "
+    "the value by hand."
+)
+
+_REPRICE = "the line items are priced in the deal's currency: send them again, priced in the new one, with it."
 
 
 def _stamp_outcome(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
@@ -232,14 +323,20 @@ DEALS = Entity(
             table=DealService,
             own_column="deal_id",
             target_column="service_id",
-            description="Line items: [{service_id, quantity}] (replaces the whole list when given).",
+            description=(
+                "Line items: service ids, or {service_id, quantity, unit_price, discount_percent | discount_amount} "
+                "(replaces the whole list when given). With line items the deal's value is their total."
+            ),
             attributes=LineItem,
-            summary_columns=("amount", "currency", "unit"),
+            summary_columns=("unit",),
             restrict_target_delete=True,
         ),
     ),
     derive=_stamp_outcome,
-    prepare=_place_in_pipeline,
+    prepare=lambda conn, workspace_id, writes: [
+        *_price_lines(conn, workspace_id, writes),
+        *_place_in_pipeline(conn, workspace_id, writes),
+    ],
     on_delete="Its line items and links go with it and tasks linked to it are unlinked; a restore puts them back.",
     example={
         "name": "Acme renewal 2027",

@@ -1,11 +1,23 @@
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
 from sqlalchemy import JSON, String
 from sqlmodel import Field
 
-from mcp_crm.entities.contacts import ContactOrganization
+from mcp_crm.entities.contacts import ROLE, TITLE, ContactOrganization
 from mcp_crm.entities.spec import Entity, Link, Record, long_text, meta, owner, workspace_indexes
 from mcp_crm.entities.values import Address
+
+
+class Member(BaseModel):
+    """A membership as the organization writes it (the primary flag belongs to the contact)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contact_id: str = PydanticField(max_length=36, description="Id of a contact.")
+    role: str | None = ROLE
+    title: str | None = TITLE
 
 
 class Organization(Record, table=True):
@@ -49,7 +61,10 @@ ORGANIZATIONS = Entity(
             table=ContactOrganization,
             own_column="organization_id",
             target_column="contact_id",
-            description="Ids of the organization's contacts (replaces the whole list when given).",
+            description=(
+                "The organization's contacts: ids, or {contact_id, role, title} (replaces the whole list when given)."
+            ),
+            attributes=Member,
         ),
     ),
     on_delete="Its contacts and deals stay (only the links go) and tasks linked to it are unlinked; "

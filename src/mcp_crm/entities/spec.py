@@ -100,7 +100,7 @@ def workspace_indexes(table: str, *columns: str) -> tuple[Index, ...]:
     return tuple(Index(f"ix_{table}_{c}", "workspace_id", c, "id") for c in cols)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Link:
     """A many-to-many relation stored in a link table.
 
@@ -114,10 +114,17 @@ class Link:
     own_column: str
     target_column: str
     description: str
-    attributes: type[BaseModel] | None = None  # input items with extra columns (a line item's quantity)
+    # input items with extra columns (a line item's quantity); a bare id stands for an item with no attributes given
+    attributes: type[BaseModel] | None = None
     summary_columns: tuple[str, ...] = ()  # target columns shown beside the title in summaries
     restrict_target_delete: bool = False  # refuse to delete a target that is still linked
     max_items: int = 500
+
+    @cached_property
+    def attribute_defaults(self) -> dict[str, Any]:
+        """The link table's own columns and the values a new link starts with."""
+        fields = self.table.model_fields
+        return {n: f.get_default() for n, f in fields.items() if n not in (self.own_column, self.target_column)}
 
 
 @dataclass(frozen=True)
@@ -184,7 +191,7 @@ class Entity:
             specs[link.input] = FieldSpec(
                 name=link.input,
                 kind=Kind.relations,
-                annotation=list[link.attributes] if link.attributes else list[str],
+                annotation=list[str | link.attributes] if link.attributes else list[str],  # type: ignore[name-defined]
                 required=False,
                 nullable=False,
                 read_only=False,

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Connection, delete, insert, update
 
-from mcp_crm.entities import Entity, FieldSpec, Kind, Link
+from mcp_crm.entities import Entity, FieldSpec, Kind
 from mcp_crm.errors import Conflict, CrmError
 from mcp_crm.ids import new_id
 from mcp_crm.operations.actor import Actor
@@ -47,7 +47,7 @@ def create_records(
 ) -> list[dict[str, Any]]:
     problems = Problems(bulk)
     now = datetime.now(UTC)
-    items = [_with_actor_defaults(entity, actor, model) for model in inputs]
+    items = [_with_link_entries(entity, model, _with_actor_defaults(entity, actor, model), None) for model in inputs]
     _prepare(conn, actor, entity, [(None, values) for values in items], problems)
     check_link_duplicates(entity, items, problems)
     check_references(conn, actor, entity, items, problems)
@@ -76,6 +76,24 @@ def create_records(
     records = [to_output(entity, row) for row in stored]
     record_events(conn, actor, entity, "created", now, [(r["id"], None, r) for r in records])
     return records
+
+
+def _with_link_entries(
+    entity: Entity, model: BaseModel, values: dict[str, Any], before: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Items of links with attributes become whole link rows: what the caller gave, then what the link
+    already had (a membership's role when only its id is sent), then the column defaults."""
+    for link in entity.links:
+        if link.attributes is None or values.get(link.input) is None:
+            continue
+        kept = {s["id"]: s for s in (before or {}).get(link.name, [])}
+        entries = []
+        for item in getattr(model, link.input):
+            sent = {link.target_column: item} if isinstance(item, str) else item.model_dump(exclude_unset=True)
+            base = kept.get(sent[link.target_column], link.attribute_defaults)
+            entries.append({n: base[n] for n in link.attribute_defaults} | sent)
+        values[link.input] = entries
+    return values
 
 
 def _prepare(
@@ -115,8 +133,13 @@ def update_records(
     stored = fetch_rows(conn, actor, entity, ids, lock=True)
     with_links(conn, entity, list(stored.values()))
     problems = Problems(bulk)
-    # fields the caller sent, each dumped whole (nested line items keep their defaults)
-    sent = [model.model_dump(include=model.model_fields_set - CONTROL_FIELDS) for _, model in changes]
+    # the fields the caller sent
+    sent = [
+        _with_link_entries(
+            entity, model, model.model_dump(include=model.model_fields_set - CONTROL_FIELDS), stored[rid]
+        )
+        for rid, model in changes
+    ]
     for index, (rid, model) in enumerate(changes):
         check_revision(conn, entity, stored[rid], getattr(model, "expected_revision", None), index, problems)
     for index, values in enumerate(sent):
@@ -180,18 +203,10 @@ def _how_to_clear(field: FieldSpec) -> str:
 
 def _same_links(entity: Entity, name: str, wanted: list[Any], stored: dict[str, Any]) -> bool:
     link = next(link for link in entity.links if link.input == name)
-    current = {(s["id"], *(str(s[a]) for a in _attribute_names(link))) for s in stored.get(link.name, [])}
-    new = {
-        (w[link.target_column], *(str(w[a]) for a in _attribute_names(link))) if isinstance(w, dict) else (w,)
-        for w in wanted
-    }
+    columns = list(link.attribute_defaults)
+    current = {(s["id"], *(s[c] for c in columns)) for s in stored.get(link.name, [])}
+    new = {(w[link.target_column], *(w[c] for c in columns)) if isinstance(w, dict) else (w,) for w in wanted}
     return current == new
-
-
-def _attribute_names(link: Link) -> list[str]:
-    if link.attributes is None:
-        return []
-    return [n for n in link.attributes.model_fields if n != link.target_column]
 
 
 def _changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
