@@ -1,4 +1,5 @@
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,17 @@ def _this_month() -> list[str]:
 
 async def test_counts_match_what_the_list_tools_report(database_url):
     counts = await load_demo(database_url)
-    assert counts == {"services": 12, "users": 5, "organizations": 50, "contacts": 150, "deals": 70, "tasks": 120}
+    assert counts == {
+        "services": 12,
+        "users": 5,
+        "organizations": 50,
+        "contacts": 150,
+        "deals": 70,
+        "tasks": 120,
+        "leads": 30,
+        "activities": 220,
+        "notes": 60,
+    }
     async with Client(build_server(database_url)) as client:
         for entity, created in counts.items():
             page = await call(client, f"{entity}_list", {"include_total": True, "limit": 1})
@@ -57,8 +68,11 @@ async def test_records_are_related(database_url):
             client, "deals_list", {"filter": {"field": "organization_ids", "op": "is_null"}, "include_total": True}
         )
         assert orphans["total"] == 0
-        members = {c["id"]: {o["id"] for o in c["organizations"]} for c in await _all(client, "contacts")}
+        contacts = await _all(client, "contacts")
+        members = {c["id"]: {o["id"] for o in c["organizations"]} for c in contacts}
         assert all(members.values())
+        assert all(sum(o["is_primary"] for o in c["organizations"]) == 1 for c in contacts)
+        assert any(o["role"] for c in contacts for o in c["organizations"])
         for deal in await _all(client, "deals"):
             orgs = {o["id"] for o in deal["organizations"]}
             assert orgs and deal["contacts"]
@@ -70,6 +84,16 @@ async def test_records_are_related(database_url):
             ]
         }
         assert (await call(client, "tasks_list", {"filter": overdue, "include_total": True}))["total"] > 0
+        planned = {"and": [{"field": "done", "op": "eq", "value": False}, {"field": "deal_id", "op": "is_not_null"}]}
+        activities = await call(client, "activities_list", {"filter": planned, "include_total": True})
+        assert activities["total"] > 0 and all(a["participants"] for a in activities["items"])
+        for lead in await _all(client, "leads"):
+            assert lead["organization_id"] and lead["source"]
+        notes = await _all(client, "notes")
+        assert {n["record_type"] for n in notes} == {"contacts", "organizations", "deals"}
+        for deal in await _all(client, "deals"):
+            if deal["services"]:
+                assert deal["value"] == f"{sum(Decimal(s['total']) for s in deal['services']):.2f}", deal["name"]
 
 
 async def test_deals_spread_over_the_pipeline_and_their_stage_matches_their_status(database_url):

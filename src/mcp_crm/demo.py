@@ -191,6 +191,25 @@ LOST_REASONS = (
     "Price too high",
     "Went with an in-house solution",
 )
+BUYING_ROLES = ("decision maker", "champion", "technical evaluator", "billing contact", "influencer")
+LEAD_SOURCES = ("web form", "referral", "event", "cold outreach", "partner", "webinar")
+LEAD_TOPICS = ("asked for a demo", "pricing enquiry", "met at the trade fair", "downloaded the whitepaper",
+               "referred by a customer", "trial sign-up")  # fmt: skip
+ACTIVITIES = {  # activity type: subjects, with {contact}, {org} and {deal}
+    "call": ("Discovery call with {contact}", "Pricing call: {deal}", "Check-in call with {contact}"),
+    "meeting": ("Demo for {org}", "Kick-off: {deal}", "Quarterly review with {org}"),
+    "email": ("Sent proposal to {contact}", "Follow-up email: {deal}", "Sent case studies to {contact}"),
+    "lunch": ("Lunch with {contact}",),
+    "deadline": ("Proposal due: {deal}", "Contract signature: {deal}"),
+}
+NOTES_ABOUT = (
+    "{contact} prefers email over calls; best reached before 10:00.",
+    "Met {contact} at the partner summit: interested in the analytics add-on.",
+    "**Next steps**: security questionnaire, then a pilot with two teams.",
+    "{org} is consolidating vendors this year; we are on the shortlist.",
+    "Procurement at {org} needs three quotes for anything over 50k.",
+    "Budget owner changed: {contact} now signs off.",
+)
 TASKS_FOR = {  # what a task is linked to: names with {contact}, {org} and {deal}
     "deal": (
         "Send revised quote to {contact}",
@@ -334,10 +353,17 @@ def contact_rows(rng: random.Random, orgs: list[Row], owners: list[str], count: 
                 else None,
                 "tags": rng.sample(CONTACT_TAGS, rng.choice((0, 0, 1, 1, 2))),
                 "owner_id": org["owner_id"] if rng.random() < 0.8 else rng.choice(owners),
-                "organization_ids": [o["id"] for o in member_of],
+                "organization_ids": [
+                    {"organization_id": o["id"], "is_primary": i == 0, "role": _buying_role(rng)}
+                    for i, o in enumerate(member_of)
+                ],
             }
         )
     return rows
+
+
+def _buying_role(rng: random.Random) -> str | None:
+    return rng.choice(BUYING_ROLES) if rng.random() < 0.5 else None
 
 
 def _line_items(rng: random.Random, services: list[Row], target: int) -> tuple[list[Row], Decimal]:
@@ -385,7 +411,7 @@ def deal_rows(
         items, value = _line_items(rng, priced, target) if rng.random() < 0.55 else ([], Decimal(target))
         row: Row = {
             "name": f"{short} {topic[0].lower()}{topic[1:]}",
-            "value": value,
+            "value": None if items else value,  # with line items the value is their total
             "currency": currency,
             "organization_ids": [org["id"]],
             "contact_ids": rng.sample(members[org["id"]], min(len(members[org["id"]]), rng.choice((1, 1, 2)))),
@@ -445,6 +471,80 @@ def task_rows(
     return rows
 
 
+def lead_rows(rng: random.Random, today: date, orgs: list[Row], contacts: list[Row], count: int = 30) -> list[Row]:
+    prospects = [o for o in orgs if o["relationship"] == "prospect"] or orgs
+    rows = []
+    for _ in range(count):
+        org = rng.choice(prospects)
+        people = [c for c in contacts if any(o["id"] == org["id"] for o in c["organizations"])]
+        rows.append(
+            {
+                "title": f"{org['name']}: {rng.choice(LEAD_TOPICS)}",
+                "organization_id": org["id"],
+                "contact_id": rng.choice(people)["id"] if people else None,
+                "value": Decimal(_amount(rng, 3_000, 60_000)) if rng.random() < 0.7 else None,
+                "source": rng.choice(LEAD_SOURCES),
+                "expected_close_date": today + timedelta(days=rng.randint(20, 150)) if rng.random() < 0.5 else None,
+                "labels": rng.sample(("hot", "warm", "cold", "inbound", "outbound"), rng.choice((0, 1, 1, 2))),
+                "owner_id": org["owner_id"],
+            }
+        )
+    return rows
+
+
+def activity_rows(rng: random.Random, deals: list[Row], contacts: list[Row], count: int = 220) -> list[Row]:
+    """Done activities in the past weeks and planned ones ahead, about deals or people."""
+    now = datetime.now(UTC)
+    rows = []
+    for _ in range(count):
+        kind = rng.choices(tuple(ACTIVITIES), (5, 3, 4, 1, 1))[0]
+        deal = rng.choice(deals) if rng.random() < 0.7 else None
+        person = rng.choice(deal["contacts"]) if deal and deal["contacts"] else {"id": rng.choice(contacts)["id"]}
+        contact = next(c for c in contacts if c["id"] == person["id"])
+        org = contact["organizations"][0]
+        names = {
+            "contact": f"{contact['first_name']} {contact['last_name']}",
+            "org": org["name"],
+            "deal": deal["name"] if deal else org["name"],
+        }
+        past = (deal is not None and deal["status"] != "open") or rng.random() < 0.6
+        due = _at_work_hour(rng, now.date() + timedelta(days=-rng.randint(1, 60) if past else rng.randint(0, 30)))
+        rows.append(
+            {
+                "type": kind,
+                "subject": rng.choice(ACTIVITIES[kind]).format(**names),
+                "due_at": due,
+                "duration_minutes": rng.choice((15, 30, 45, 60)) if kind in ("call", "meeting", "lunch") else None,
+                "done": past and rng.random() < 0.9,
+                "deal_id": deal["id"] if deal else None,
+                "contact_id": contact["id"],
+                "organization_id": org["id"],
+                "participant_ids": [contact["id"]],
+                "owner_id": deal["owner_id"] if deal else contact["owner_id"],
+            }
+        )
+    return rows
+
+
+def note_rows(rng: random.Random, deals: list[Row], contacts: list[Row], count: int = 60) -> list[Row]:
+    rows = []
+    for _ in range(count):
+        contact = rng.choice(contacts)
+        org = contact["organizations"][0]
+        names = {"contact": f"{contact['first_name']} {contact['last_name']}", "org": org["name"]}
+        about = rng.choices(("contacts", "organizations", "deals"), (2, 2, 1))[0]
+        record_id = {"contacts": contact["id"], "organizations": org["id"], "deals": rng.choice(deals)["id"]}[about]
+        rows.append(
+            {
+                "body": rng.choice(NOTES_ABOUT).format(**names),
+                "record_type": about,
+                "record_id": record_id,
+                "pinned": rng.random() < 0.1,
+            }
+        )
+    return rows
+
+
 async def _refuse_if_loaded(crm: Crm, actor: Actor) -> None:
     query = ListQuery(filter=Condition(field="sku", op="in", value=DEMO_SKUS), limit=1, fields=["sku"])
     found = (await crm.list(actor, ENTITIES["services"], query)).items
@@ -488,6 +588,9 @@ async def load_demo(database_url: str, seed: int = 7) -> dict[str, int]:
             by_name = {stage["name"]: stage["id"] for stage in stages}
             deals = await create("deals", deal_rows(rng, today, orgs, contacts, services, by_name))
             await create("tasks", task_rows(rng, deals, contacts, orgs))
+            await create("leads", lead_rows(rng, today, orgs, contacts))
+            await create("activities", activity_rows(rng, deals, contacts))
+            await create("notes", note_rows(rng, deals, contacts))
         return counts
     finally:
         await db.dispose()
