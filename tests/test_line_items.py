@@ -100,3 +100,23 @@ async def test_a_currency_change_needs_the_lines_repriced(client, database_url, 
     line = {"service_id": catalog["seats"], "unit_price": "45"}
     deal = await call(client, "deals_update", {"id": deal["id"], "currency": "USD", "services": [line]})
     assert (deal["currency"], deal["value"]) == ("USD", "45.00")
+
+
+async def test_deals_filter_on_their_lines(client, catalog):
+    plain = await call(client, "deals_create", {"name": "Plain", "currency": "EUR", "services": [catalog["seats"]]})
+    discounted = await call(
+        client,
+        "deals_create",
+        {
+            "name": "Discounted",
+            "currency": "EUR",
+            "services": [{"service_id": catalog["seats"], "discount_percent": 5}],
+        },
+    )
+    found = await call(client, "deals_list", {"filter": {"field": "services.discount_percent", "op": "gt", "value": 0}})
+    assert [d["id"] for d in found["items"]] == [discounted["id"]]
+    big = {"field": "services.quantity", "op": "gte", "value": 1}
+    assert {d["id"] for d in (await call(client, "deals_list", {"filter": big}))["items"]} == {
+        plain["id"],
+        discounted["id"],
+    }

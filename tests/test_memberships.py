@@ -110,3 +110,24 @@ async def test_a_restored_organization_gets_its_memberships_back_whole(client):
     await call(client, "organizations_restore", {"ids": [acme["id"]]})
     restored = (await call(client, "contacts_get", {"id": ada["id"]}))["organizations"]
     assert [(o["role"], o["title"], o["is_primary"]) for o in restored] == [("buyer", "CTO", True)]
+
+
+async def test_filters_can_use_membership_attributes(client):
+    acme = await call(client, "organizations_create", {"name": "Acme"})
+    globex = await call(client, "organizations_create", {"name": "Globex"})
+    buyer = {"organization_id": acme["id"], "role": "decision maker", "is_primary": True}
+    ada = await call(client, "contacts_create", {"first_name": "Ada", "last_name": "L", "organization_ids": [buyer]})
+    bob = await call(
+        client, "contacts_create", {"first_name": "Bob", "last_name": "B", "organization_ids": [globex["id"]]}
+    )
+    deciders = {"field": "organizations.role", "op": "eq", "value": "decision maker"}
+    page = await call(client, "contacts_list", {"filter": deciders})
+    assert [c["id"] for c in page["items"]] == [ada["id"]]
+    no_primary = {"not": {"field": "organizations.is_primary", "op": "eq", "value": True}}
+    assert [c["id"] for c in (await call(client, "contacts_list", {"filter": no_primary}))["items"]] == [bob["id"]]
+    at_acme = {"field": "contacts.role", "op": "contains", "value": "decision"}
+    assert [o["id"] for o in (await call(client, "organizations_list", {"filter": at_acme}))["items"]] == [acme["id"]]
+    text = await fail(client, "contacts_list", {"filter": {"field": "organizations.rol", "op": "eq", "value": "x"}})
+    assert "organizations.role" in text  # the closest match is named
+    config = await call(client, "contacts_config", {})
+    assert {"field": "organizations.is_primary", "type": "boolean", "operators": ["eq", "ne"]} in config["link_filters"]

@@ -111,7 +111,7 @@ def _filterable(entity: Entity) -> str:
     def kind(field: FieldSpec) -> str:
         return f"enum: {'|'.join(field.enum)}" if field.enum else field.kind.value
 
-    return ", ".join(f"{f.name} ({kind(f)})" for f in entity.fields.values() if f.filterable and operators_for(f))
+    return ", ".join(f"{f.name} ({kind(f)})" for f in entity.filter_fields.values() if operators_for(f))
 
 
 def _sortable(entity: Entity) -> str:

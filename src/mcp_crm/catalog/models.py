@@ -199,6 +199,9 @@ class EntityConfig(BaseModel):
     operators: dict[str, str]
     default_sort: list[SortKey]
     list_limit: dict[str, int]
+    link_filters: list[dict[str, Any]] = Field(
+        description="Filterable attributes of links (a membership's role): true when some link of a record matches."
+    )
     search_fields: list[str]
     relations: list[dict[str, Any]]
     example_filter: dict[str, Any]

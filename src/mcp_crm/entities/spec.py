@@ -9,7 +9,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -200,6 +200,20 @@ class Entity:
                 link=link,
             )
         return specs
+
+    @cached_property
+    def link_fields(self) -> dict[str, FieldSpec]:
+        """Attributes of links, filterable as `<link>.<attribute>`: a contact's `organizations.role`."""
+        specs = {}
+        for link in self.links:
+            for name in link.attribute_defaults if link.attributes else ():
+                spec = _column_spec(f"{link.name}.{name}", link.table.model_fields[name], indexed=False)
+                specs[spec.name] = replace(spec, link=link, read_only=True)
+        return specs
+
+    @cached_property
+    def filter_fields(self) -> dict[str, FieldSpec]:
+        return {n: f for n, f in self.fields.items() if f.filterable} | self.link_fields
 
     @cached_property
     def writable(self) -> dict[str, FieldSpec]:

@@ -41,6 +41,10 @@ def describe_entity(entity: Entity) -> dict[str, Any]:
         "operators": {name: op.summary for name, op in OPERATORS.items()},
         "default_sort": [{"field": "created_at", "direction": "asc"}],
         "list_limit": {"default": DEFAULT_LIMIT, "max": MAX_LIMIT},
+        "link_filters": [
+            {"field": f.name, "type": f.kind.value, "operators": list(operators_for(f))}
+            for f in entity.link_fields.values()
+        ],
         "search_fields": list(entity.search_columns),
         "relations": [
             {"field": f.name, "entity": f.target, "many": f.kind is Kind.relations}

@@ -17,6 +17,7 @@ from mcp_crm.query.operators import (
     adapter,
     build_json_list,
     build_link,
+    build_link_attribute,
     build_scalar,
     operators_for,
 )
@@ -101,7 +102,7 @@ def _compile(entity: Entity, node: FilterNode, table: Any, depth: int, counter: 
 
 
 def _condition(entity: Entity, cond: Condition, table: Any) -> ColumnElement[bool]:
-    filterable = {n: f for n, f in entity.fields.items() if f.filterable}
+    filterable = entity.filter_fields
     field = filterable.get(cond.field)
     if field is None:
         raise unknown("filter field", cond.field, filterable)
@@ -114,6 +115,8 @@ def _condition(entity: Entity, cond: Condition, table: Any) -> ColumnElement[boo
     value = filter_value(field, cond.op, cond.value)
     if field.kind is Kind.relations:
         return build_link(table.c.id, cond.op, value, field)
+    if field.link is not None:
+        return build_link_attribute(table.c.id, cond.op, value, field)
     if field.kind in (Kind.tags, Kind.objects):
         return build_json_list(table.c[field.name], cond.op, value, field)
     return build_scalar(table.c[field.name], cond.op, value, field)

@@ -163,3 +163,14 @@ def build_link(own_id: Any, op: str, value: Any, field: FieldSpec) -> ColumnElem
         case "is_not_null":
             return linked()
     raise AssertionError(op)
+
+
+def build_link_attribute(own_id: Any, op: str, value: Any, field: FieldSpec) -> ColumnElement[bool]:
+    """A condition on an attribute of a link (`organizations.role`): some link of the record matches it."""
+    link = field.link
+    assert link is not None
+    table = link.table.__table__  # type: ignore[attr-defined]
+    column = table.c[field.name.split(".", 1)[1]]
+    return exists(
+        select(1).select_from(table).where(table.c[link.own_column] == own_id, build_scalar(column, op, value, field))
+    )
