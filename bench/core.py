@@ -255,6 +255,7 @@ def raw_row(item: dict[str, Any], workspace_id: str, owner_id: str, stamp: str) 
         "owner_id": owner_id,
         "email": primary_value(item["emails"]),
         "phone": primary_value(item["phones"]),
+        "custom": {},
     }
     return tuple(json_text(values[c]) if c in JSON_COLUMNS else values[c] for c in COLUMNS)
 

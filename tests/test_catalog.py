@@ -37,8 +37,9 @@ def test_every_tool_has_title_hints_and_schemas(tools):
         assert tool["inputSchema"]["type"] == "object" and tool["inputSchema"]["additionalProperties"] is False
         assert tool["outputSchema"]["type"] == "object", tool["name"]
         entity = entity_of(tool["name"])
-        verb = tool["name"][len(entity) + 1 :] if entity else tool["name"].split("_", 1)[1]
-        assert hints["readOnlyHint"] == (verb in ("get", "list", "config", "me")), tool["name"]
+        verb = tool["name"][len(entity) + 1 :] if entity else tool["name"].rsplit("_", 1)[-1]
+        reads = ("get", "list", "config", "me", "summary", "schema", "search", "fetch", "timeline")
+        assert hints["readOnlyHint"] == (verb in reads), tool["name"]
         assert hints.get("destructiveHint", False) == (verb.startswith("delete") or verb == "purge"), tool["name"]
 
 

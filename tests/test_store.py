@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 
 from mcp_crm.catalog.server import build_server
 from mcp_crm.store import Database, migrate
+from mcp_crm.store.search_tables import include_object
 from tests.helpers import call
 
 pytestmark = pytest.mark.anyio
@@ -18,7 +19,12 @@ async def test_migrations_create_exactly_the_declared_schema(database_url):
     db = Database(database_url)
     try:
         diff = await db.read(
-            lambda conn: _unconfirmed(conn, compare_metadata(MigrationContext.configure(conn), SQLModel.metadata))
+            lambda conn: _unconfirmed(
+                conn,
+                compare_metadata(
+                    MigrationContext.configure(conn, opts={"include_object": include_object}), SQLModel.metadata
+                ),
+            )
         )
     finally:
         await db.dispose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -13,6 +13,7 @@ from mcp_crm.entities.models import Summary, create_model_for, record_model_for,
 from mcp_crm.operations.preview import CONFIRM_ABOVE
 from mcp_crm.operations.reads import DEFAULT_LIMIT, MAX_LIMIT
 from mcp_crm.query import FilterNode, SortKey
+from mcp_crm.search import search_fields_of
 
 MAX_BULK = 500
 WRITE_VERBS = ("create", "create_many", "update", "update_many", "delete", "delete_many", "restore")
@@ -75,6 +76,17 @@ def _id(entity: Entity) -> Any:
     return (str, Field(max_length=36, description=f"The {entity.singular}'s id."))
 
 
+def _q_description(entity: Entity) -> str:
+    fields = ", ".join(search_fields_of(entity))
+    if not entity.searchable:
+        return f"Text to look for in {fields} (each word, anywhere in them)."
+    return (
+        f"Text to look for in {fields}: whole words and word starts, an email, phone digits in any format or a "
+        "domain; a word with a typo is matched when nothing else is. Combines with filter; the order stays sort's "
+        "(search ranks by relevance across entities)."
+    )
+
+
 @cache
 def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
     Plural, Singular = entity.name.capitalize(), entity.singular.capitalize()
@@ -124,8 +136,21 @@ def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
                     None,
                     min_length=1,
                     max_length=200,
-                    description=f"Text to look for in {', '.join(entity.search_columns)}.",
+                    description=_q_description(entity),
                 ),
+            ),
+            search_fields=(
+                list[str] | None,
+                Field(
+                    None,
+                    min_length=1,
+                    max_length=20,
+                    description=f"Look for q only in these fields: {', '.join(search_fields_of(entity))}.",
+                ),
+            ),
+            match=(
+                Literal["all", "any"],
+                Field("all", description="all: a record holds every word of q; any: at least one of them."),
             ),
             include_total=(bool, Field(False, description="Also count all matches (costs a count query).")),
         ),
@@ -201,6 +226,9 @@ class EntityConfig(BaseModel):
     list_limit: dict[str, int]
     link_filters: list[dict[str, Any]] = Field(
         description="Filterable attributes of links (a membership's role): true when some link of a record matches."
+    )
+    custom_fields: list[dict[str, Any]] = Field(
+        description="The workspace's custom fields: key, label, type, how to write a value, filters and options."
     )
     search_fields: list[str]
     relations: list[dict[str, Any]]

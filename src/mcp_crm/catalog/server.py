@@ -33,15 +33,22 @@ from mcp_crm.store import Database, migrate
 log = logging.getLogger("mcp_crm")
 
 INSTRUCTIONS = """\
-mcp-crm is a CRM: contacts (people), organizations (companies), leads (possible business; leads_convert
-turns one into a deal), deals (opportunities with value, line items of services and a stage of a pipeline;
-deals_move moves them), pipelines and stages, services (products), tasks (to-dos), activities (calls,
-meetings, emails; their types in activity_types), notes (markdown about a record) and users (the team).
+mcp-crm is a CRM; crm_schema gives the whole of it in a few hundred tokens. It holds contacts (people),
+organizations (companies), leads (possible business; leads_convert turns one into a deal), deals
+(opportunities with value, line items of services and a stage of a pipeline; deals_move moves them),
+pipelines and stages, services (products), tasks (to-dos), activities (calls, meetings, emails; their types
+in activity_types), notes (markdown about a record) and users (the team).
 Each entity has tools named <entity>_<verb>: create, create_many, get, list, update, update_many,
 delete, delete_many, restore and config. Find records with *_list (filter, sort, q, cursor) before creating,
-to avoid duplicates. Link records by id: a contact's organization_ids, a deal's organization_ids,
-contact_ids and services [{service_id, quantity}], a task's or activity's contact_id / deal_id / ...
-*_config describes an entity's fields and filter operators. users_me is the acting user.
+to avoid duplicates. Link records by id: a contact's organization_ids (or memberships with role and
+is_primary), a deal's organization_ids, contact_ids and services (line items with quantity, unit_price,
+discount), a task's or activity's contact_id / deal_id / ...; associate attaches or detaches links from
+either side. *_config describes an entity's fields, filter operators and the workspace's custom fields
+(set under `custom`, filtered as custom.<key>; fields_create defines them). users_me is the acting user.
+search finds contacts, organizations, deals, leads, notes and activities by name, words, email, phone or domain,
+best match first (fetch reads one result in full).
+timeline is the history of a contact, organization, deal or lead: changes, stage moves, activities,
+notes, tasks and links, newest first.
 Deleting moves records to the trash (trash_list; <entity>_restore brings them back). Every write takes
 dry_run: true to preview what it would change; bulk writes over 50 records ask for the preview's confirm token.
 Dates are ISO 8601 (UTC); money is a decimal string with a 3-letter currency code.

@@ -114,7 +114,10 @@ def _nul_in(value: Any, path: str = "arguments") -> str | None:
     return None
 
 
-UNTRUSTED_FIELDS = frozenset(n for e in ENTITIES.values() for n, f in e.fields.items() if f.untrusted)
+UNTRUSTED_FIELDS = frozenset(n for e in ENTITIES.values() for n, f in e.fields.items() if f.untrusted) | {
+    "snippet",  # search results and fetched records quote the records' free text (search_tools.py)
+    "text",
+}
 OPEN, CLOSE = "<untrusted-data>", "</untrusted-data>"
 FAKE_OPEN, FAKE_CLOSE = "<untrusted-data\u200b>", "</untrusted-data\u200b>"  # markers found inside the text itself
 
@@ -172,6 +175,8 @@ def entity_handlers(entity: Entity) -> dict[str, tuple[Handler, ToolAnnotations]
             fields=args.fields,
             q=args.q,
             include_total=args.include_total,
+            search_fields=args.search_fields,
+            match=args.match,
         )
 
     async def create(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
@@ -213,7 +218,7 @@ def entity_handlers(entity: Entity) -> dict[str, tuple[Handler, ToolAnnotations]
         return summarised(entity, restored["records"]) | {"notes": restored["notes"]}
 
     async def config(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
-        return s.crm.config(entity)
+        return await s.crm.config(a, entity)
 
     return {
         "create": (create, WRITE),

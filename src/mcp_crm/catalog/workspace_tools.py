@@ -9,9 +9,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
+from mcp_crm.catalog.dashboard_tools import dashboard_tools
 from mcp_crm.catalog.descriptions import FILTER_SYNTAX
+from mcp_crm.catalog.link_tools import link_tools
 from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, MAX_BULK, PREVIEW, ToolInput, outputs
 from mcp_crm.catalog.pipeline_tools import pipeline_tools
+from mcp_crm.catalog.schema_tools import schema_tools
+from mcp_crm.catalog.search_tools import search_tools
+from mcp_crm.catalog.timeline_tools import timeline_tools
 from mcp_crm.catalog.tools import DELETE, READ, AppState, CrmTool, entity_tools, make_tool, once
 from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import Summary
@@ -125,6 +130,11 @@ def all_tools() -> tuple[CrmTool, ...]:
     """The whole catalog (built once: tools hold no state, so servers share them)."""
     tools = [tool for entity in ENTITIES.values() for tool in entity_tools(entity)]
     tools += pipeline_tools()
+    tools += search_tools()
+    tools += link_tools()
+    tools += schema_tools()
+    tools += timeline_tools()
+    tools += dashboard_tools()
     tools += [
         make_tool(
             name="users_me",
@@ -184,7 +194,8 @@ def entity_of(tool: str) -> str | None:
     return max((e for e in ENTITIES if tool.startswith(f"{e}_")), key=len, default=None)
 
 
-ALWAYS = ("users_me", "trash_list")  # kept with any toolset: who am I, what did I delete
+# kept with any toolset: who am I, what did I delete, what is here, and the search ChatGPT connectors need
+ALWAYS = ("users_me", "trash_list", "crm_schema", "search", "fetch")
 
 
 def select_tools(

@@ -3,6 +3,7 @@
 from mcp_crm.entities.activities import ACTIVITIES, ACTIVITY_TYPES
 from mcp_crm.entities.contacts import CONTACTS
 from mcp_crm.entities.deals import DEALS
+from mcp_crm.entities.fields import FIELDS
 from mcp_crm.entities.leads import LEADS
 from mcp_crm.entities.notes import NOTES
 from mcp_crm.entities.organizations import ORGANIZATIONS
@@ -27,6 +28,7 @@ ENTITIES: dict[str, Entity] = {
         ACTIVITY_TYPES,
         NOTES,
         USERS,
+        FIELDS,
     )
 }
 

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import Index, UniqueConstraint, select
 from sqlmodel import Field, SQLModel
 
-from mcp_crm.entities.spec import Entity, Link, Record, long_text, meta, owner, workspace_indexes
+from mcp_crm.entities.spec import Entity, Link, Record, custom_values, long_text, meta, owner, workspace_indexes
 from mcp_crm.store.types import UTCDateTime
 
 
@@ -59,6 +59,7 @@ class Activity(Record, table=True):
     lead_id: str | None = Field(None, foreign_key="leads.id", ondelete="SET NULL", max_length=36)
     contact_id: str | None = Field(None, foreign_key="contacts.id", ondelete="SET NULL", max_length=36)
     organization_id: str | None = Field(None, foreign_key="organizations.id", ondelete="SET NULL", max_length=36)
+    custom: dict[str, Any] = custom_values()
 
 
 class ActivityParticipant(SQLModel, table=True):
@@ -117,7 +118,8 @@ ACTIVITIES = Entity(
     description="Calls, meetings, emails and other things done or planned with contacts, organizations, leads and "
     "deals.",
     title_columns=("subject",),
-    search_columns=("subject", "location"),
+    search_columns=("subject", "location", "note"),
+    searchable=True,
     links=(
         Link(
             name="participants",

@@ -6,7 +6,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Index, false
 from sqlmodel import Field, SQLModel
 
-from mcp_crm.entities.spec import Entity, Link, Record, long_text, meta, owner, workspace_indexes
+from mcp_crm.entities.spec import Entity, Link, Record, custom_values, long_text, meta, owner, workspace_indexes
 from mcp_crm.entities.values import Address, EmailAddress, PhoneNumber, primary_value
 
 
@@ -46,6 +46,7 @@ class Contact(Record, table=True):
     birthday: date | None = Field(None, description="YYYY-MM-DD.")
     tags: list[str] = Field(default_factory=list, sa_type=JSON, description="Free labels such as 'vip'.")
     owner_id: str | None = owner("The user who owns the contact.")
+    custom: dict[str, Any] = custom_values()
 
 
 class ContactOrganization(SQLModel, table=True):
@@ -98,7 +99,8 @@ CONTACTS = Entity(
     table=Contact,
     description="People: customers, prospects and anyone the team talks to.",
     title_columns=("first_name", "last_name"),
-    search_columns=("first_name", "last_name", "email", "job_title"),
+    search_columns=("first_name", "last_name", "emails", "phones", "job_title", "tags", "notes"),
+    searchable=True,
     links=(
         Link(
             name="organizations",

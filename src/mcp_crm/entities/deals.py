@@ -11,7 +11,17 @@ from sqlmodel import Field, SQLModel
 
 from mcp_crm.entities.pipelines import Pipeline, Stage
 from mcp_crm.entities.services import Service
-from mcp_crm.entities.spec import Entity, Link, Record, currency_code, long_text, meta, owner, workspace_indexes
+from mcp_crm.entities.spec import (
+    Entity,
+    Link,
+    Record,
+    currency_code,
+    custom_values,
+    long_text,
+    meta,
+    owner,
+    workspace_indexes,
+)
 from mcp_crm.store.types import Money, Quantity, UTCDateTime
 
 
@@ -74,6 +84,7 @@ class Deal(Record, table=True):
     stage_entered_at: datetime | None = Field(
         None, sa_type=UTCDateTime, description="When it entered its stage.", schema_extra=meta(read_only=True)
     )
+    custom: dict[str, Any] = custom_values()
 
 
 class DealOrganization(SQLModel, table=True):
@@ -296,7 +307,8 @@ DEALS = Entity(
     singular="deal",
     table=Deal,
     description="Sales opportunities with a value, an outcome and the organizations, contacts and services involved.",
-    search_columns=("name",),
+    search_columns=("name", "description", "lost_reason"),
+    searchable=True,
     links=(
         Link(
             name="organizations",

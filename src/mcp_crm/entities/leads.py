@@ -7,7 +7,16 @@ from typing import Any
 from sqlalchemy import JSON
 from sqlmodel import Field
 
-from mcp_crm.entities.spec import Entity, Record, currency_code, long_text, meta, owner, workspace_indexes
+from mcp_crm.entities.spec import (
+    Entity,
+    Record,
+    currency_code,
+    custom_values,
+    long_text,
+    meta,
+    owner,
+    workspace_indexes,
+)
 from mcp_crm.store.types import Money, UTCDateTime
 
 
@@ -55,6 +64,7 @@ class Lead(Record, table=True):
     converted_at: datetime | None = Field(
         None, sa_type=UTCDateTime, description="When it was converted.", schema_extra=meta(read_only=True)
     )
+    custom: dict[str, Any] = custom_values()
 
 
 def _needs_someone(
@@ -75,7 +85,8 @@ LEADS = Entity(
     table=Lead,
     description="Possible business from a contact or organization, before it is a deal; leads_convert makes one.",
     title_columns=("title",),
-    search_columns=("title", "source"),
+    search_columns=("title", "source", "labels", "notes"),
+    searchable=True,
     prepare=_needs_someone,
     example={"title": "Acme: 40 seats", "organization_id": "<organization id>", "value": "12000", "source": "web"},
     example_filter={

@@ -63,6 +63,7 @@ NOTES = Entity(
     description="Markdown notes about a contact, organization, lead or deal: call summaries, context, decisions.",
     title_columns=("body",),
     search_columns=("body",),
+    searchable=True,
     prepare=_about_a_record,
     example={"body": "Called Ada: budget approved for Q1.", "record_type": "contacts", "record_id": "<contact id>"},
     example_filter={

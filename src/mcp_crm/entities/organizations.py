@@ -1,4 +1,4 @@
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
@@ -6,7 +6,7 @@ from sqlalchemy import JSON, String
 from sqlmodel import Field
 
 from mcp_crm.entities.contacts import ROLE, TITLE, ContactOrganization
-from mcp_crm.entities.spec import Entity, Link, Record, long_text, meta, owner, workspace_indexes
+from mcp_crm.entities.spec import Entity, Link, Record, custom_values, long_text, meta, owner, workspace_indexes
 from mcp_crm.entities.values import Address
 
 
@@ -45,6 +45,7 @@ class Organization(Record, table=True):
     notes: str | None = long_text()
     tags: list[str] = Field(default_factory=list, sa_type=JSON)
     owner_id: str | None = owner("The user who owns it.")
+    custom: dict[str, Any] = custom_values()
 
 
 ORGANIZATIONS = Entity(
@@ -52,7 +53,8 @@ ORGANIZATIONS = Entity(
     singular="organization",
     table=Organization,
     description="Companies and institutions; contacts belong to them and deals are made with them.",
-    search_columns=("name", "domain", "industry"),
+    search_columns=("name", "domain", "website", "industry", "phone", "tags", "notes"),
+    searchable=True,
     links=(
         Link(
             name="contacts",

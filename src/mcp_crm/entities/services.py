@@ -1,9 +1,10 @@
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field
 
-from mcp_crm.entities.spec import Entity, Record, currency_code, long_text, meta, workspace_indexes
+from mcp_crm.entities.spec import Entity, Record, currency_code, custom_values, long_text, meta, workspace_indexes
 from mcp_crm.store.types import Money
 
 
@@ -33,6 +34,7 @@ class Service(Record, table=True):
     )
     description: str | None = long_text()
     active: bool = Field(True, description="Inactive services stay on existing deals but should not be sold.")
+    custom: dict[str, Any] = custom_values()
 
 
 SERVICES = Entity(

@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
-from sqlalchemy import Index, Text
+from sqlalchemy import JSON, Index, Text
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import FieldInfoMetadata
 
@@ -43,6 +43,7 @@ class Kind(StrEnum):
     tags = "tags"  # a list of short strings
     objects = "objects"  # a list of structured values (emails, phones)
     object = "object"  # one structured value (an address)
+    custom = "custom"  # the workspace's own fields, {key: value}; filtered as custom.<key>
 
 
 class Record(SQLModel):
@@ -90,6 +91,17 @@ def currency_code() -> Any:
 def long_text(description: str | None = None) -> Any:
     """Free text up to 20,000 characters: filterable by contains, not sortable."""
     return Field(None, max_length=20_000, sa_type=Text, description=description, schema_extra=meta(kind="long_text"))
+
+
+def custom_values() -> Any:
+    """The `custom` column of an entity that takes custom fields (see fields.py)."""
+    return Field(
+        default_factory=dict,
+        sa_type=JSON,
+        description="Custom field values by key (or label), as defined with fields_create; see the *_config tool for "
+        "each field's type and options. An update changes only the keys it sends; null clears one.",
+        schema_extra=meta(kind="custom"),
+    )
 
 
 def workspace_indexes(table: str, *columns: str) -> tuple[Index, ...]:
@@ -146,12 +158,13 @@ class FieldSpec:
     unique: bool = False  # unique in the workspace (backed by a unique constraint)
     defaults_to_actor: bool = False  # left out on create: the acting user (owner, assignee)
     restricts_delete: bool = False  # a reference that keeps its target from being deleted (a deal's stage)
+    path: tuple[str, ...] = ()  # a custom field: where its value sits in the `custom` column
 
     sortable: bool = False  # backed by a workspace index, so a sorted page is an index walk
 
     @property
     def filterable(self) -> bool:
-        return self.kind is not Kind.object
+        return self.kind not in (Kind.object, Kind.custom)
 
     @property
     def untrusted(self) -> bool:
@@ -167,11 +180,15 @@ class Entity:
     description: str
     title_columns: tuple[str, ...] = ("name",)
     search_columns: tuple[str, ...] = ("name",)
+    # kept in the search index (mcp_crm/search): `search` finds it, and `q` matches its title and search columns
+    # there (words, prefixes, a typo, emails, phone digits, domains); otherwise `q` is a substring match
+    searchable: bool = False
     links: tuple[Link, ...] = ()
     example: dict[str, Any] = field(default_factory=dict)
     example_filter: dict[str, Any] = field(default_factory=dict)
     on_delete: str = ""  # what happens to related records, told to the model in the delete tools
     admin_writes: bool = False  # changing these records needs the admin scope (users)
+    unique_together: tuple[tuple[str, ...], ...] = ()  # field groups unique in the workspace (a custom field's key)
     # fills in what a write implies and returns its problems as (item index, field, message); it may read the
     # store: (connection, workspace id, [(stored row or None, values sent)])
     prepare: (

@@ -4,7 +4,7 @@ from typing import Any, Literal
 from sqlalchemy import String
 from sqlmodel import Field
 
-from mcp_crm.entities.spec import Entity, Record, long_text, owner, workspace_indexes
+from mcp_crm.entities.spec import Entity, Record, custom_values, long_text, owner, workspace_indexes
 from mcp_crm.store.types import UTCDateTime
 
 
@@ -45,6 +45,7 @@ class Task(Record, table=True):
     deal_id: str | None = Field(
         None, foreign_key="deals.id", ondelete="SET NULL", max_length=36, description="The deal it moves forward."
     )
+    custom: dict[str, Any] = custom_values()
 
 
 def _stamp_completion(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:

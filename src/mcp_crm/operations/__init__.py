@@ -4,6 +4,7 @@ change events in that same transaction. This layer knows nothing about MCP."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -11,14 +12,19 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from mcp_crm.entities import Entity
+from mcp_crm.entities.custom import all_definitions, definitions
 from mcp_crm.errors import Conflict
 from mcp_crm.operations.actor import Actor
+from mcp_crm.operations.associations import Mode, associate
 from mcp_crm.operations.audit import list_changes
 from mcp_crm.operations.config import describe_entity
+from mcp_crm.operations.dashboard import crm_summary, resolve_period
 from mcp_crm.operations.idempotency import Idempotency, remember, replay
 from mcp_crm.operations.pipeline import convert_lead, reorder_stages
 from mcp_crm.operations.preview import Journal, confirm_token, confirmed, journaling, rehearsing
 from mcp_crm.operations.reads import ListPage, ListQuery, get_record, list_records
+from mcp_crm.operations.search import fetch_record, search_records
+from mcp_crm.operations.timeline import record_timeline
 from mcp_crm.operations.trash import list_trash, purge, purge_expired, restore_records, trash_records
 from mcp_crm.operations.workspace import workspace_secret
 from mcp_crm.operations.writes import create_records, update_records
@@ -213,9 +219,69 @@ class Crm:
         """{"deal": the new deal, "lead": the lead, now converted}."""
         return await self._write(actor, lambda c: convert_lead(c, actor, lead_id, pipeline_id, stage_id), idempotency)
 
+    async def associate(
+        self,
+        actor: Actor,
+        source: Entity,
+        source_id: str,
+        target: Entity,
+        target_ids: list[str],
+        mode: Mode,
+        idempotency: Idempotency | None = None,
+    ) -> dict[str, Any]:
+        """Attach, detach or sync the `target` records linked to one `source` record."""
+        return await self._write(
+            actor, lambda c: associate(c, actor, source, source_id, target, target_ids, mode), idempotency
+        )
+
     async def purge_expired(self) -> int:
         """Empties the trash of entries past their workspace's retention (the worker's job)."""
         return await self.db.write(purge_expired)
 
-    def config(self, entity: Entity) -> dict[str, Any]:
-        return describe_entity(entity)
+    async def custom_fields(self, actor: Actor) -> list[dict[str, Any]]:
+        """Every custom field defined in the workspace."""
+        return await self._read(lambda c: all_definitions(c, actor.workspace_id))
+
+    async def config(self, actor: Actor, entity: Entity) -> dict[str, Any]:
+        if "custom" not in entity.fields:
+            return describe_entity(entity, [])
+        defined = await self._read(lambda c: definitions(c, actor.workspace_id, entity))
+        return describe_entity(entity, list(defined.values()))
+
+    async def summary(
+        self,
+        actor: Actor,
+        period: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        owner_id: str | None = None,
+        pipeline_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The sales dashboard: a named period (default this_month) or since/until days, both inclusive, UTC;
+        owner_id "me" is the acting user. See operations/dashboard.py."""
+        now = datetime.now(UTC)
+        window = resolve_period(period, since, until, now.date())
+        return await self._read(lambda c: crm_summary(c, actor, window, owner_id, pipeline_id, now))
+
+    async def timeline(
+        self,
+        actor: Actor,
+        record_type: str,
+        record_id: str,
+        kinds: list[str] | None = None,
+        limit: int = 25,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One record's feed, newest first: {record, items, next_cursor}. See operations/timeline.py."""
+        return await self._read(lambda c: record_timeline(c, actor, record_type, record_id, kinds, limit, cursor))
+
+    async def search(
+        self, actor: Actor, query: str, types: list[str] | None = None, limit: int = 10
+    ) -> list[dict[str, Any]]:
+        """Ranked full-text search over the searchable entities (all, or `types`): [{entity, record_id, title,
+        snippet, score}], best first. See mcp_crm/search."""
+        return await self._read(lambda c: search_records(c, actor, query, types, limit))
+
+    async def fetch(self, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any]:
+        """One record as {title, text, metadata}: all of it, links and related records named, as plain text."""
+        return await self._read(lambda c: fetch_record(c, actor, entity, record_id))

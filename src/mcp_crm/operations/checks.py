@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, tuple_
 
 from mcp_crm.entities import ENTITIES, Entity, Kind
 from mcp_crm.errors import CrmError
@@ -97,27 +97,32 @@ def check_unique(
     problems: Problems,
     own_ids: list[str | None],
 ) -> None:
-    """Unique fields stay unique: against stored records (other than the item itself) and within the call."""
+    """Unique fields (and unique_together groups) stay unique: against stored records other than the item
+    itself, and within the call. An item that leaves out part of a group is not checked for that group."""
     table = table_of(entity)
-    for field in (f for f in entity.fields.values() if f.unique):
-        seen: dict[Any, int] = {}
-        values = {v[field.name] for v in items if v.get(field.name) is not None}
-        if not values:
+    groups = [(f.name,) for f in entity.fields.values() if f.unique] + list(entity.unique_together)
+    for group in groups:
+        seen: dict[tuple[Any, ...], int] = {}
+        combos = {tuple(v[n] for n in group) for v in items if all(v.get(n) is not None for n in group)}
+        if not combos:
             continue
-        query = select(table.c[field.name], table.c.id).where(
-            table.c.workspace_id == actor.workspace_id, table.c[field.name].in_(values)
+        columns = [table.c[n] for n in group]
+        query = select(*columns, table.c.id).where(
+            table.c.workspace_id == actor.workspace_id, tuple_(*columns).in_(sorted(combos))
         )
-        holders = {value: rid for value, rid in (conn.execute(query)).all()}
+        holders = {tuple(row[:-1]): row[-1] for row in conn.execute(query).all()}
         for index, item in enumerate(items):
-            value = item.get(field.name)
-            if value is None:
+            if not all(item.get(n) is not None for n in group):
                 continue
-            holder = holders.get(value)
+            combo = tuple(item[n] for n in group)
+            shown = " ".join(str(v) for v in combo)
+            where = group[-1]
+            holder = holders.get(combo)
             if holder is not None and holder != own_ids[index]:
-                problems.add(index, field.name, f"'{value}' is already used by {entity.singular} {holder}.")
-            elif value in seen:
-                problems.add(index, field.name, f"'{value}' is also given to items[{seen[value]}].")
-            seen.setdefault(value, index)
+                problems.add(index, where, f"'{shown}' is already used by {entity.singular} {holder}.")
+            elif combo in seen:
+                problems.add(index, where, f"'{shown}' is also given to items[{seen[combo]}].")
+            seen.setdefault(combo, index)
 
 
 def check_restricted_links(conn: Connection, entity: Entity, ids: list[str], problems: Problems) -> None:

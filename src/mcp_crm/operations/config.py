@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_crm.entities import Entity, Kind
+from mcp_crm.entities.custom import TYPES
 from mcp_crm.operations.reads import DEFAULT_LIMIT, MAX_LIMIT
 from mcp_crm.query import OPERATORS, operators_for
+from mcp_crm.query.operators import operators_of
 
 
-def describe_entity(entity: Entity) -> dict[str, Any]:
+def describe_entity(entity: Entity, custom: list[dict[str, Any]]) -> dict[str, Any]:
+    """`custom`: the workspace's custom field definitions for the entity."""
     fields = []
     for field in entity.fields.values():
         info: dict[str, Any] = {
@@ -45,6 +48,7 @@ def describe_entity(entity: Entity) -> dict[str, Any]:
             {"field": f.name, "type": f.kind.value, "operators": list(operators_for(f))}
             for f in entity.link_fields.values()
         ],
+        "custom_fields": [_describe_custom(field) for field in custom],
         "search_fields": list(entity.search_columns),
         "relations": [
             {"field": f.name, "entity": f.target, "many": f.kind is Kind.relations}
@@ -53,3 +57,25 @@ def describe_entity(entity: Entity) -> dict[str, Any]:
         ],
         "example_filter": entity.example_filter,
     }
+
+
+def _describe_custom(field: dict[str, Any]) -> dict[str, Any]:
+    """A custom field as a model needs it: what to send and how to filter (custom.<key>[.<part>])."""
+    kind = TYPES[field["type"]]
+    key = field["key"]
+    filters = {f"custom.{key}": kind.kind} if kind.kind else {}
+    filters |= {f"custom.{key}.{part}": part_kind for part, part_kind in (kind.parts or {}).items()}
+    info: dict[str, Any] = {
+        "key": key,
+        "label": field["label"],
+        "type": field["type"],
+        "value": kind.hint,
+        "filters": {name: list(operators_of(k)) for name, k in filters.items()},
+    }
+    if field["options"]:
+        info["options"] = [{"key": o["key"], "label": o["label"]} for o in field["options"]]
+    if kind.target:
+        info["references"] = kind.target
+    if field["description"]:
+        info["description"] = field["description"]
+    return info

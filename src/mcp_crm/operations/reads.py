@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, func, select
 
 from mcp_crm.entities import Entity
+from mcp_crm.entities.custom import field_spec
 from mcp_crm.errors import CrmError, unknown
 from mcp_crm.operations.actor import Actor
-from mcp_crm.operations.records import not_found, row_with_related, table_of, to_output, with_links
+from mcp_crm.operations.records import (
+    not_found,
+    row_with_related,
+    table_of,
+    to_output,
+    with_links,
+    without_removed_fields,
+)
 from mcp_crm.query import (
     FilterNode,
     SortKey,
@@ -20,8 +28,9 @@ from mcp_crm.query import (
     order_by,
     read_cursor,
 )
-from mcp_crm.query.operators import like_escape
+from mcp_crm.query.filters import CustomFields
 from mcp_crm.query.pages import fingerprint, resolve_sort
+from mcp_crm.search import text_condition
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 200
@@ -36,6 +45,8 @@ class ListQuery:
     fields: list[str] | None = None
     q: str | None = None
     include_total: bool = False
+    search_fields: list[str] | None = None  # only these fields for q
+    match: Literal["all", "any"] = "all"  # q's words: every one, or any one
 
 
 @dataclass
@@ -61,17 +72,11 @@ def selected_fields(entity: Entity, fields: list[str] | None) -> set[str] | None
     return chosen
 
 
-def _text_search(entity: Entity, table: Any, q: str) -> Any:
-    """Every word of `q` appears in one of the entity's search columns: "ada lovelace" finds Ada Lovelace."""
-    words = q.split()[:10]
-    if not words:
-        raise CrmError("q needs at least one word.")
-    return and_(
-        *(
-            or_(*(table.c[c].ilike(f"%{like_escape(word)}%", escape="\\") for c in entity.search_columns))
-            for word in words
-        )
-    )
+def _custom_fields(conn: Connection, actor: Actor, entity: Entity) -> CustomFields | None:
+    """Resolves `custom.<key>` names of filters and sorts (entities that take custom fields only)."""
+    if "custom" not in entity.fields:
+        return None
+    return lambda name: field_spec(conn, actor.workspace_id, entity, name)
 
 
 def get_record(conn: Connection, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any]:
@@ -80,6 +85,7 @@ def get_record(conn: Connection, actor: Actor, entity: Entity, record_id: str) -
     if row is None:
         raise not_found(entity, [record_id])
     with_links(conn, entity, [row])
+    without_removed_fields(conn, entity, [row])
     return to_output(entity, row) | {"related": row["related"]}
 
 
@@ -88,17 +94,20 @@ def list_records(conn: Connection, actor: Actor, entity: Entity, query: ListQuer
         raise CrmError(f"limit must be between 1 and {MAX_LIMIT} (default {DEFAULT_LIMIT}).")
     chosen = selected_fields(entity, query.fields)
     table = table_of(entity)
-    keys = resolve_sort(entity, query.sort)
+    custom = _custom_fields(conn, actor, entity)
+    keys = resolve_sort(entity, query.sort, custom)
     where = [table.c.workspace_id == actor.workspace_id]
+    if query.q:  # the workspace's records holding the text, in whatever form finds them fastest
+        where = [text_condition(conn, actor.workspace_id, entity, table, query.q, query.search_fields, query.match)]
     if query.filter is not None:
-        where.append(compile_filter(entity, query.filter, table))
-    if query.q:
-        where.append(_text_search(entity, table, query.q))
+        where.append(compile_filter(entity, query.filter, table, custom))
     query_id = fingerprint(
         entity.name,
         query.filter.model_dump(by_alias=True) if query.filter else None,
         [(f.name, desc) for f, desc in keys],
         query.q,
+        query.search_fields,
+        query.match,
     )
     condition = and_(*where)
     page_where = [condition]
@@ -111,6 +120,7 @@ def list_records(conn: Connection, actor: Actor, entity: Entity, query: ListQuer
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
     with_links(conn, entity, rows, chosen)
+    without_removed_fields(conn, entity, rows)
     total = None
     if query.include_total:
         total = (conn.execute(select(func.count()).select_from(table).where(condition))).scalar_one()

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, bindparam, select
 
 from mcp_crm.entities import ENTITIES, Entity, Kind, Link
+from mcp_crm.entities.custom import definitions, shown
 from mcp_crm.entities.models import record_model_for
 from mcp_crm.errors import NotFound
 from mcp_crm.operations.actor import Actor
@@ -130,6 +131,17 @@ def with_links(
         for row in rows:
             row[link.name] = summaries.get(row["id"], [])
     return rows
+
+
+def without_removed_fields(conn: Connection, entity: Entity, rows: list[dict[str, Any]]) -> None:
+    """Hides (in place) the values of custom fields that no longer exist: a field in the trash keeps its
+    values, so restoring it brings them back. Costs a query only when a row has custom values."""
+    with_values = [row for row in rows if row.get("custom")]
+    if not with_values:
+        return
+    defined = set(definitions(conn, with_values[0]["workspace_id"], entity))
+    for row in with_values:
+        row["custom"] = shown(row["custom"], defined)
 
 
 def row_with_related(conn: Connection, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any] | None:

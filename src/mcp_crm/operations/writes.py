@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, delete, insert, update
 
 from mcp_crm.entities import Entity, FieldSpec, Kind
+from mcp_crm.entities.custom import check_values
 from mcp_crm.errors import Conflict, CrmError
 from mcp_crm.ids import new_id
 from mcp_crm.operations.actor import Actor
@@ -24,7 +25,15 @@ from mcp_crm.operations.checks import (
     check_unique,
 )
 from mcp_crm.operations.preview import journal_of
-from mcp_crm.operations.records import as_stored, fetch_rows, table_of, to_output, with_links
+from mcp_crm.operations.records import (
+    as_stored,
+    fetch_rows,
+    table_of,
+    to_output,
+    with_links,
+    without_removed_fields,
+)
+from mcp_crm.search import index_changes
 from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
 
 CONTROL_FIELDS = {"id", "expected_revision", "idempotency_key", "dry_run", "confirm"}  # arguments, not fields
@@ -48,6 +57,7 @@ def create_records(
     problems = Problems(bulk)
     now = datetime.now(UTC)
     items = [_with_link_entries(entity, model, _with_actor_defaults(entity, actor, model), None) for model in inputs]
+    _check_custom(conn, actor, entity, [(None, values) for values in items], problems)
     _prepare(conn, actor, entity, [(None, values) for values in items], problems)
     check_link_duplicates(entity, items, problems)
     check_references(conn, actor, entity, items, problems)
@@ -73,6 +83,7 @@ def create_records(
     with_links(conn, entity, stored, only=linked)
     for row in stored:
         row.update({link.name: [] for link in entity.links if link.name not in linked})
+    without_removed_fields(conn, entity, stored)
     records = [to_output(entity, row) for row in stored]
     record_events(conn, actor, entity, "created", now, [(r["id"], None, r) for r in records])
     return records
@@ -94,6 +105,25 @@ def _with_link_entries(
             entries.append({n: base[n] for n in link.attribute_defaults} | sent)
         values[link.input] = entries
     return values
+
+
+def _check_custom(
+    conn: Connection,
+    actor: Actor,
+    entity: Entity,
+    writes: list[tuple[dict[str, Any] | None, dict[str, Any]]],
+    problems: Problems,
+) -> None:
+    """Custom values are checked against the workspace's fields; an update changes only the keys it sends."""
+    if "custom" not in entity.fields or not any("custom" in values for _, values in writes):
+        return
+    checked, found = check_values(conn, actor.workspace_id, entity, [values.get("custom") for _, values in writes])
+    for index, message in found:
+        problems.add(index, "custom", message)
+    for (before, values), given in zip(writes, checked, strict=True):
+        if "custom" in values:
+            merged = ((before or {}).get("custom") or {}) | given
+            values["custom"] = {key: value for key, value in merged.items() if value is not None}
 
 
 def _prepare(
@@ -147,8 +177,9 @@ def update_records(
             field = entity.fields[name]  # read-only fields too: internal operations set them (a lead's conversion)
             if value is None and not field.nullable:
                 problems.add(index, name, f"cannot be null; {_how_to_clear(field)}.")
+    writes = [(stored[rid], values) for rid, values in zip(ids, sent, strict=True)]
+    _check_custom(conn, actor, entity, writes, problems)
     if not follow_up:
-        writes = [(stored[rid], values) for rid, values in zip(ids, sent, strict=True)]
         _prepare(conn, actor, entity, writes, problems)
     check_link_duplicates(entity, sent, problems)
     check_references(conn, actor, entity, sent, problems)
@@ -183,6 +214,7 @@ def update_records(
         touched.append(rid)
         events.append((rid, before_record))
     with_links(conn, entity, [stored[rid] for rid in touched])
+    without_removed_fields(conn, entity, [stored[rid] for rid in ids])
     records = {rid: to_output(entity, stored[rid]) for rid in ids}
     record_events(
         conn,
@@ -198,6 +230,9 @@ def update_records(
 def _how_to_clear(field: FieldSpec) -> str:
     if field.kind in (Kind.tags, Kind.objects, Kind.relations):
         return "use [] to empty it"
+    if field.kind is Kind.custom:
+        return 'clear one value with {"<key>": null}'
+
     return "it is required" if field.required else f"set one of its values instead (default {field.default!r})"
 
 
@@ -264,5 +299,6 @@ def record_events(
         for rid, before, after in changes
     ]
     conn.execute(insert(EVENTS), rows)
+    index_changes(conn, actor.workspace_id, entity, action, changes)  # searches see the change at once
     if (journal := journal_of(conn)) is not None:
         journal.events.extend(rows)

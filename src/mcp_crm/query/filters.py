@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -12,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from mcp_crm.entities.spec import Entity, FieldSpec, Kind
 from mcp_crm.entities.values import storable
 from mcp_crm.errors import CrmError, unknown
+from mcp_crm.query.custom import as_stored, column_of
 from mcp_crm.query.operators import (
     OPERATORS,
     adapter,
@@ -78,32 +80,42 @@ for _model in (And, Or, Not):
     _model.model_rebuild()
 
 
-def compile_filter(entity: Entity, node: FilterNode, table: Any) -> ColumnElement[bool]:
+CustomFields = Callable[[str], FieldSpec]  # `custom.<key>` -> its spec, from the workspace's field definitions
+
+
+def compile_filter(
+    entity: Entity, node: FilterNode, table: Any, custom: CustomFields | None = None
+) -> ColumnElement[bool]:
     counter = [0]
-    return _compile(entity, node, table, depth=1, counter=counter)
+    return _compile(entity, node, table, depth=1, counter=counter, custom=custom)
 
 
-def _compile(entity: Entity, node: FilterNode, table: Any, depth: int, counter: list[int]) -> ColumnElement[bool]:
+def _compile(
+    entity: Entity, node: FilterNode, table: Any, depth: int, counter: list[int], custom: CustomFields | None
+) -> ColumnElement[bool]:
     if depth > MAX_DEPTH:
         raise CrmError(f"Filter is nested deeper than {MAX_DEPTH} levels; flatten it with and/or lists.")
     match node:
         case And():
-            return and_(*(_compile(entity, n, table, depth + 1, counter) for n in node.and_))
+            return and_(*(_compile(entity, n, table, depth + 1, counter, custom) for n in node.and_))
         case Or():
-            return or_(*(_compile(entity, n, table, depth + 1, counter) for n in node.or_))
+            return or_(*(_compile(entity, n, table, depth + 1, counter, custom) for n in node.or_))
         case Not():
-            return not_(_compile(entity, node.not_, table, depth + 1, counter))
+            return not_(_compile(entity, node.not_, table, depth + 1, counter, custom))
         case Condition():
             counter[0] += 1
             if counter[0] > MAX_CONDITIONS:
                 raise CrmError(f"Filter has more than {MAX_CONDITIONS} conditions.")
-            return _condition(entity, node, table)
+            return _condition(entity, node, table, custom)
     raise AssertionError(node)
 
 
-def _condition(entity: Entity, cond: Condition, table: Any) -> ColumnElement[bool]:
+def _condition(entity: Entity, cond: Condition, table: Any, custom: CustomFields | None) -> ColumnElement[bool]:
     filterable = entity.filter_fields
-    field = filterable.get(cond.field)
+    if custom is not None and cond.field.startswith("custom."):
+        field = custom(cond.field)
+    else:
+        field = filterable.get(cond.field)
     if field is None:
         raise unknown("filter field", cond.field, filterable)
     allowed = operators_for(field)
@@ -112,14 +124,14 @@ def _condition(entity: Entity, cond: Condition, table: Any) -> ColumnElement[boo
             f"Operator '{cond.op}' does not apply to {field.kind.value} field '{field.name}'. "
             f"Operators for it: {', '.join(allowed)}."
         )
-    value = filter_value(field, cond.op, cond.value)
+    value = as_stored(field, filter_value(field, cond.op, cond.value))
     if field.kind is Kind.relations:
         return build_link(table.c.id, cond.op, value, field)
     if field.link is not None:
         return build_link_attribute(table.c.id, cond.op, value, field)
     if field.kind in (Kind.tags, Kind.objects):
-        return build_json_list(table.c[field.name], cond.op, value, field)
-    return build_scalar(table.c[field.name], cond.op, value, field)
+        return build_json_list(column_of(table, field), cond.op, value, field)
+    return build_scalar(column_of(table, field), cond.op, value, field)
 
 
 def filter_value(field: FieldSpec, op: str, raw: Any) -> Any:

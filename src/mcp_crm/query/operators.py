@@ -63,7 +63,12 @@ _BY_KIND: dict[Kind, tuple[str, ...]] = {
     Kind.tags: ("contains", "in", "not_in", "is_null", "is_not_null"),
     Kind.objects: ("contains", "is_null", "is_not_null"),
     Kind.object: (),
+    Kind.custom: (),
 }
+
+
+def operators_of(kind: Kind) -> tuple[str, ...]:
+    return _BY_KIND[kind]
 
 
 def operators_for(field: FieldSpec) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from mcp_crm.entities.spec import Entity, FieldSpec
 from mcp_crm.entities.values import storable
 from mcp_crm.errors import CrmError, unknown
+from mcp_crm.query.custom import as_stored, column_of
 from mcp_crm.query.operators import adapter
 
 MAX_SORT_KEYS = 4
@@ -31,7 +33,9 @@ class SortKey(BaseModel):
     direction: Literal["asc", "desc"] = "asc"
 
 
-def resolve_sort(entity: Entity, sort: list[SortKey] | None) -> tuple[tuple[FieldSpec, bool], ...]:
+def resolve_sort(
+    entity: Entity, sort: list[SortKey] | None, custom: Callable[[str], FieldSpec] | None = None
+) -> tuple[tuple[FieldSpec, bool], ...]:
     sort = sort or [SortKey(field="created_at", direction="asc")]
     if len(sort) > MAX_SORT_KEYS:
         raise CrmError(f"Sort by at most {MAX_SORT_KEYS} fields.")
@@ -39,6 +43,10 @@ def resolve_sort(entity: Entity, sort: list[SortKey] | None) -> tuple[tuple[Fiel
     keys = []
     for key in sort:
         field = sortable.get(key.field)
+        if custom is not None and key.field.startswith("custom."):
+            field = custom(key.field)
+            if not field.sortable:
+                raise CrmError(f"{key.field} cannot be sorted by ({field.kind.value} values); filter on it instead.")
         if field is None:
             raise unknown("sort field", key.field, sortable)
         keys.append((field, key.direction == "desc"))
@@ -49,7 +57,7 @@ def resolve_sort(entity: Entity, sort: list[SortKey] | None) -> tuple[tuple[Fiel
 def order_by(table: Any, keys: tuple[tuple[FieldSpec, bool], ...], dialect: str) -> list[Any]:
     clauses = []
     for field, desc in keys:
-        column = table.c[field.name]
+        column = column_of(table, field)
         clause = column.desc() if desc else column.asc()
         if field.nullable and dialect != "sqlite":  # SQLite already sorts NULL as smallest
             clause = clause.nulls_last() if desc else clause.nulls_first()
@@ -59,7 +67,8 @@ def order_by(table: Any, keys: tuple[tuple[FieldSpec, bool], ...], dialect: str)
 
 def keyset_after(table: Any, keys: tuple[tuple[FieldSpec, bool], ...], values: list[Any]) -> ColumnElement[bool]:
     """Rows strictly after `values` in the order of `keys`."""
-    columns = [table.c[f.name] for f, _ in keys]
+    columns = [column_of(table, f) for f, _ in keys]
+    values = [as_stored(f, v) for (f, _), v in zip(keys, values, strict=True)]
     same_direction = len({desc for _, desc in keys}) == 1
     if same_direction and not any(f.nullable for f, _ in keys):
         left, right = tuple_(*columns), tuple_(*values)
@@ -93,8 +102,17 @@ def fingerprint(*parts: Any) -> str:
 
 
 def make_cursor(row: dict[str, Any], keys: tuple[tuple[FieldSpec, bool], ...], query_id: str) -> str:
-    payload = {"v": [_plain(row[f.name]) for f, _ in keys], "q": query_id}
+    payload = {"v": [_plain(_value(row, f)) for f, _ in keys], "q": query_id}
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _value(row: dict[str, Any], field: FieldSpec) -> Any:
+    if not field.path:
+        return row[field.name]
+    value: Any = row.get("custom") or {}
+    for part in field.path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def read_cursor(cursor: str, keys: tuple[tuple[FieldSpec, bool], ...], query_id: str) -> list[Any]:

@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 import mcp_crm.entities
 import mcp_crm.store.tables  # noqa: F401
+from mcp_crm.store.search_tables import include_object
 
 target_metadata = SQLModel.metadata
 
@@ -25,7 +26,12 @@ def render_item(kind: str, obj: Any, _context: Any) -> str | Literal[False]:
 def run(connection) -> None:  # type: ignore[no-untyped-def]
     # No batch mode: its SQLite table rebuild would DROP tables while foreign keys are on, cascading deletes.
     # SQLite >= 3.35 adds, drops and renames columns natively; a change needing a rebuild is written by hand.
-    context.configure(connection=connection, target_metadata=target_metadata, render_item=render_item)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_item=render_item,
+        include_object=include_object,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
