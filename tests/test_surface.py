@@ -23,11 +23,12 @@ async def test_read_only_serves_only_tools_that_read(database_url):
         assert refused.is_error
 
 
-async def test_toolsets_keep_their_entities_tools_plus_who_am_i_and_the_trash(database_url):
+async def test_toolsets_keep_their_entities_tools_plus_the_workspace_wide_ones(database_url):
     chosen = select_tools(toolsets=["deals", "activity_types"])
     async with Client(build_server(database_url, tools=chosen)) as client:
         names = {t.name for t in (await client.list_tools()).tools}
     assert {"deals_create", "deals_move", "activity_types_list", "users_me", "trash_list"} <= names
+    assert {"crm_schema", "crm_summary", "search", "fetch"} <= names
     assert not any(n.startswith(("contacts_", "activities_")) for n in names)
     assert {t.name for t in select_tools(names=["contacts_get", "users_me"])} == {"contacts_get", "users_me"}
 

@@ -194,8 +194,8 @@ def entity_of(tool: str) -> str | None:
     return max((e for e in ENTITIES if tool.startswith(f"{e}_")), key=len, default=None)
 
 
-# kept with any toolset: who am I, what did I delete, what is here, and the search ChatGPT connectors need
-ALWAYS = ("users_me", "trash_list", "crm_schema", "search", "fetch")
+# kept with any toolset: who am I, what did I delete, what is here, how it goes, and the search ChatGPT needs
+ALWAYS = ("users_me", "trash_list", "crm_schema", "crm_summary", "search", "fetch")
 
 
 def select_tools(
