@@ -22,6 +22,7 @@ from mcp_crm import __version__
 from mcp_crm.catalog.auth import CrmAccessToken, KeyVerifier
 from mcp_crm.catalog.consent import add_consent_routes
 from mcp_crm.catalog.oauth import CrmOAuthProvider
+from mcp_crm.catalog.resources import add_record_resources
 from mcp_crm.catalog.tools import AppState, CrmTool
 from mcp_crm.catalog.workspace_tools import all_tools
 from mcp_crm.operations import Crm
@@ -46,7 +47,7 @@ discount), a task's or activity's contact_id / deal_id / ...; associate attaches
 either side. *_config describes an entity's fields, filter operators and the workspace's custom fields
 (set under `custom`, filtered as custom.<key>; fields_create defines them). users_me is the acting user.
 search finds contacts, organizations, deals, leads, notes and activities by name, words, email, phone or domain,
-best match first (fetch reads one result in full).
+best match first (fetch reads one result in full; records are also resources at crm://<entity>/<id>).
 timeline is the history of a contact, organization, deal or lead: changes, stage moves, activities,
 notes, tasks and links, newest first.
 Deleting moves records to the trash (trash_list; <entity>_restore brings them back). Every write takes
@@ -137,6 +138,7 @@ def build_server(
             return JSONResponse({"status": "database unavailable", "version": __version__}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
+    add_record_resources(server)
     if provider is not None:
         add_consent_routes(server, provider)
     return server
