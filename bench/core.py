@@ -19,11 +19,9 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from benchkit import machine_info
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
 from rich.console import Console
@@ -645,25 +644,6 @@ async def run(settings: Settings) -> tuple[list[Figure], dict[str, Any]]:
             client, clock, url, sqlite, me["id"], settings.limit, settings.deep_page, settings.list_repeats
         )
     return [get, create, listing], info
-
-
-def machine_info() -> dict[str, Any]:
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=Path(__file__).parent)
-        except (OSError, subprocess.CalledProcessError):
-            return None
-        return done.stdout.strip()
-
-    dirty = git("status", "--porcelain", "--", "src")
-    return {
-        "cpus": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "git_commit": git("rev-parse", "--short", "HEAD"),
-        "src_modified_files": len(dirty.splitlines()) if dirty else 0,
-    }
 
 
 def report(figures: list[Figure], summary: dict[str, Any]) -> None:

@@ -20,21 +20,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
-import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+from benchkit import PG_ADMIN, drop_postgres, machine_info, scratch_postgres
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection, insert, text
@@ -52,7 +48,6 @@ FULL = {"contacts": 200_000, "organizations": 50_000}
 QUICK = {"contacts": 10_000, "organizations": 2_500}
 BATCH = 5_000
 TARGET_MS = 20.0
-PG_ADMIN = os.environ.get("MCP_CRM_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CONTACTS, ORGANIZATIONS = ENTITIES["contacts"], ENTITIES["organizations"]
 
 out = Console(width=None if sys.stdout.isatty() else 150, highlight=False)
@@ -286,24 +281,6 @@ async def measure(url: str, sizes: dict[str, int], repeats: int, seed: int) -> d
 # --------------------------------------------------------------------------------------------- running
 
 
-async def scratch_postgres() -> str:
-    name = f"mcp_crm_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
-
-
-async def drop_postgres(url: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 def report(result: dict[str, Any]) -> None:
     title = f"search on {result['contacts']:,} contacts + {result['organizations']:,} organizations"
     table = Table(title=f"{title} ({result['database']})")
@@ -348,12 +325,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             if scratch:
                 asyncio.run(drop_postgres(scratch))
-    machine = {
-        "cpus": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-    }
+    machine = machine_info()
     print(json.dumps({"bench": "search", "machine": machine, "runs": results}, default=str), flush=True)
 
 

@@ -37,15 +37,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
-import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -53,12 +49,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+from benchkit import PG_ADMIN, drop_postgres, machine_info, scratch_postgres
 from mcp import Client
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection, event, func, insert, select, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from mcp_crm.catalog.server import build_server
 from mcp_crm.entities import ENTITIES
@@ -70,7 +66,6 @@ from mcp_crm.store import Database, migrate
 
 FULL = {"deals": 100_000, "organizations": 5_000, "activities": 150_000, "tasks": 50_000}
 QUICK = {"deals": 5_000, "organizations": 250, "activities": 7_500, "tasks": 2_500}
-PG_ADMIN = os.environ.get("MCP_CRM_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TARGET_MS = 1000.0
 CHUNK = 5_000
 
@@ -375,24 +370,6 @@ async def measure(url: str, sizes: dict[str, int], calls: int, seed: int) -> dic
 # --------------------------------------------------------------------------------------------- running
 
 
-async def scratch_postgres() -> str:
-    name = f"mcp_crm_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
-
-
-async def drop_postgres(url: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 def report(result: dict[str, Any]) -> None:
     table = Table(title=f"crm_summary on {result['deals']:,} deals ({result['database']})")
     for column in ("call", "median", "p95", "max", "x baseline"):
@@ -439,12 +416,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             if scratch:
                 asyncio.run(drop_postgres(scratch))
-    machine = {
-        "cpus": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-    }
+    machine = machine_info()
     print(json.dumps({"bench": "summary", "machine": machine, "runs": results}, default=str), flush=True)
 
 
