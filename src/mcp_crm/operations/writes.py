@@ -232,7 +232,6 @@ def _how_to_clear(field: FieldSpec) -> str:
         return "use [] to empty it"
     if field.kind is Kind.custom:
         return 'clear one value with {"<key>": null}'
-
     return "it is required" if field.required else f"set one of its values instead (default {field.default!r})"
 
 
