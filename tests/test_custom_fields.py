@@ -249,3 +249,20 @@ async def test_crm_schema_is_a_short_index_of_everything(client):
     assert "Needs name." in lines["deals"] and "stage_id -> stages" in lines["deals"]
     assert schema["custom_fields"] == {"deals": ["contract_tier (single_option)"]}
     assert {"deals_move", "associate", "leads_convert"} <= set(schema["verbs"])
+
+
+async def test_fields_of_one_type_never_share_a_compiled_query(client):
+    """The field's path is in the SQL text: a query on one field must not reuse another's cached statement."""
+    await _field(client, "contacts", "Score", "number")
+    await _field(client, "contacts", "Rank", "number")
+    ada = await call(
+        client, "contacts_create", {"first_name": "A", "last_name": "A", "custom": {"score": 5, "rank": 1}}
+    )
+    bob = await call(
+        client, "contacts_create", {"first_name": "B", "last_name": "B", "custom": {"score": 1, "rank": 5}}
+    )
+    for key, expected in (("score", ada), ("rank", bob), ("score", ada)):
+        page = await call(client, "contacts_list", {"filter": {"field": f"custom.{key}", "op": "gt", "value": 3}})
+        assert [c["id"] for c in page["items"]] == [expected["id"]], key
+        page = await call(client, "contacts_list", {"sort": [{"field": f"custom.{key}", "direction": "desc"}]})
+        assert page["items"][0]["id"] == expected["id"], key

@@ -301,4 +301,6 @@ def index_values(conn: Connection, field: dict[str, Any]) -> None:
     value = CustomValue(literal_column("custom"), path, kind.kind or part_kind or Kind.text)
     expression = value.compile(dialect=conn.dialect)
     table = ENTITIES[field["entity"]].table.__tablename__
-    conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} (workspace_id, ({expression}))"))
+    # the order lists sort by: empty values first ascending (last descending, read backwards), then the id
+    nulls = " NULLS FIRST" if conn.dialect.name == "postgresql" else ""
+    conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} (workspace_id, ({expression}){nulls}, id)"))

@@ -12,6 +12,7 @@ from sqlalchemy import Boolean, Float, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from mcp_crm.entities.spec import FieldSpec, Kind
 
@@ -19,16 +20,18 @@ _TYPES = {Kind.number: Float(), Kind.boolean: Boolean()}
 
 
 class CustomValue(FunctionElement[Any]):
+    # the path and kind are part of the SQL text, so they are part of the compiled-statement cache key
+    _traverse_internals = [
+        *FunctionElement._traverse_internals,
+        ("path", InternalTraversal.dp_plain_obj),
+        ("kind", InternalTraversal.dp_plain_obj),
+    ]
     inherit_cache = True
 
     def __init__(self, column: Any, path: tuple[str, ...], kind: Kind) -> None:
         self.path, self.kind = path, kind
         self.type = _TYPES.get(kind, String())
         super().__init__(column)
-
-    @property
-    def _cache_key_extra(self) -> tuple[Any, ...]:
-        return self.path, self.kind
 
 
 @compiles(CustomValue, "sqlite")
