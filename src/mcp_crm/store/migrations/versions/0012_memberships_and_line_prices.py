@@ -17,13 +17,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("contact_organizations") as batch:
-        batch.add_column(sa.Column("role", sa.String(length=100), nullable=True))
-        batch.add_column(sa.Column("title", sa.String(length=200), nullable=True))
-        batch.add_column(sa.Column("is_primary", sa.Boolean(), server_default=sa.false(), nullable=False))
-    with op.batch_alter_table("deal_services") as batch:
-        for name in ("unit_price", "discount_percent", "discount_amount", "total"):
-            batch.add_column(sa.Column(name, sa.BigInteger(), nullable=True))
+    op.add_column("contact_organizations", sa.Column("role", sa.String(length=100), nullable=True))
+    op.add_column("contact_organizations", sa.Column("title", sa.String(length=200), nullable=True))
+    op.add_column(
+        "contact_organizations", sa.Column("is_primary", sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
+    for name in ("unit_price", "discount_percent", "discount_amount", "total"):
+        op.add_column("deal_services", sa.Column(name, sa.BigInteger(), nullable=True))
     # existing lines take their service's price (both in cents); quantities are kept in 1/10,000ths
     op.execute(
         "UPDATE deal_services SET unit_price = "
@@ -33,9 +33,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("deal_services") as batch:
-        for name in ("total", "discount_amount", "discount_percent", "unit_price"):
-            batch.drop_column(name)
-    with op.batch_alter_table("contact_organizations") as batch:
-        for name in ("is_primary", "title", "role"):
-            batch.drop_column(name)
+    # native ALTERs, never batch mode (see docs/architecture.md)
+    for name in ("total", "discount_amount", "discount_percent", "unit_price"):
+        op.execute(f"ALTER TABLE deal_services DROP COLUMN {name}")
+    for name in ("is_primary", "title", "role"):
+        op.execute(f"ALTER TABLE contact_organizations DROP COLUMN {name}")
