@@ -1,17 +1,24 @@
-"""What the benchmarks share: a scratch PostgreSQL database and a description of the machine a run was on."""
+"""What the benchmarks share: running on SQLite and a scratch PostgreSQL database, the machine a run was on,
+and the SQL a call sent."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import platform
 import sqlite3
 import subprocess
+import tempfile
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import make_url
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
 
 PG_ADMIN = os.environ.get("MCP_CRM_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -52,3 +59,43 @@ def machine_info() -> dict[str, Any]:
         "git_commit": git("rev-parse", "--short", "HEAD"),
         "src_modified_files": len(dirty.splitlines()) if dirty else 0,
     }
+
+
+@contextmanager
+def captured_sql(into: list[tuple[str, Any]]) -> Iterator[None]:
+    """Records every statement any engine in this process sends to its driver."""
+
+    def listener(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        into.append((statement, parameters))
+
+    event.listen(Engine, "before_cursor_execute", listener)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", listener)
+
+
+def run_each(
+    bench: str,
+    measure: Callable[[str], Awaitable[dict[str, Any]]],
+    report: Callable[[dict[str, Any]], None],
+    postgres: bool,
+    database_url: str | None = None,
+) -> None:
+    """Measures on a fresh SQLite file (or `database_url`) and, with `postgres`, on a scratch PostgreSQL database
+    dropped afterwards even on failure; reports each run, then prints all of them as one JSON line."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mcp-crm-bench-") as tmp:
+        urls = [database_url or f"sqlite:///{Path(tmp) / f'{bench}.db'}"]
+        scratch = asyncio.run(scratch_postgres()) if postgres else None
+        if scratch:
+            urls.append(scratch)
+        try:
+            for url in urls:
+                result = asyncio.run(measure(url))
+                report(result)
+                results.append(result)
+        finally:
+            if scratch:
+                asyncio.run(drop_postgres(scratch))
+    print(json.dumps({"bench": bench, "machine": machine_info(), "runs": results}, default=str), flush=True)

@@ -26,19 +26,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from benchkit import machine_info
+from benchkit import captured_sql, machine_info
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import JSON, Connection, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import JSON, Connection
+from sqlalchemy.engine import make_url
 
 from mcp_crm.catalog.server import build_server
 from mcp_crm.entities.contacts import Contact
@@ -297,20 +296,6 @@ class RawSqliteWriter:
 
 
 # ------------------------------------------------------------------------------------- SQL inspection
-
-
-@contextmanager
-def captured_sql(into: list[tuple[str, Any]]) -> Iterator[None]:
-    """Records every statement any engine in this process sends to its driver."""
-
-    def listener(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        into.append((statement, parameters))
-
-    event.listen(Engine, "before_cursor_execute", listener)
-    try:
-        yield
-    finally:
-        event.remove(Engine, "before_cursor_execute", listener)
 
 
 def list_statement(statements: list[tuple[str, Any]]) -> tuple[str, Any]:

@@ -17,27 +17,23 @@ before the load, so the expression indexes are filled as the rows arrive.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import json
 import random
 import re
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from benchkit import PG_ADMIN, drop_postgres, machine_info, scratch_postgres
+from benchkit import PG_ADMIN, captured_sql, run_each
 from pydantic import TypeAdapter
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Connection, event, insert, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Connection, insert, text
+from sqlalchemy.engine import make_url
 
 from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import create_model_for
@@ -152,18 +148,6 @@ def deep_cursor(cursor: str, values: list[Any]) -> str:
     payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     payload["v"] = values
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-@contextmanager
-def captured_sql(into: list[tuple[str, Any]]) -> Iterator[None]:
-    def listener(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        into.append((statement, parameters))
-
-    event.listen(Engine, "before_cursor_execute", listener)
-    try:
-        yield
-    finally:
-        event.remove(Engine, "before_cursor_execute", listener)
 
 
 def plan(conn: Connection, sqlite: bool, sql: str, params: Any) -> str:
@@ -312,21 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
-    results = []
-    with tempfile.TemporaryDirectory(prefix="mcp-crm-bench-") as tmp:
-        urls = [f"sqlite:///{Path(tmp) / 'custom.db'}"]
-        scratch = asyncio.run(scratch_postgres()) if args.postgres else None
-        if scratch:
-            urls.append(scratch)
-        try:
-            for url in urls:
-                result = asyncio.run(measure(url, args.contacts, args.repeats, args.seed))
-                report(result)
-                results.append(result)
-        finally:
-            if scratch:
-                asyncio.run(drop_postgres(scratch))
-    print(json.dumps({"bench": "custom_fields", "machine": machine_info(), "runs": results}, default=str), flush=True)
+    run_each("custom_fields", lambda url: measure(url, args.contacts, args.repeats, args.seed), report, args.postgres)
 
 
 if __name__ == "__main__":

@@ -18,19 +18,15 @@ Target: search median under 20 ms. The last line printed is every figure as one 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from benchkit import PG_ADMIN, drop_postgres, machine_info, scratch_postgres
+from benchkit import PG_ADMIN, run_each
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection, insert, text
@@ -311,22 +307,13 @@ def main(argv: list[str] | None = None) -> None:
     sizes["contacts"] = args.contacts or sizes["contacts"]
     sizes["organizations"] = args.organizations or sizes["organizations"]
 
-    results = []
-    with tempfile.TemporaryDirectory(prefix="mcp-crm-bench-") as tmp:
-        urls = [args.database_url or f"sqlite:///{Path(tmp) / 'search.db'}"]
-        scratch = asyncio.run(scratch_postgres()) if args.postgres else None
-        if scratch:
-            urls.append(scratch)
-        try:
-            for url in urls:
-                result = asyncio.run(measure(url, sizes, args.repeats, args.seed))
-                report(result)
-                results.append(result)
-        finally:
-            if scratch:
-                asyncio.run(drop_postgres(scratch))
-    machine = machine_info()
-    print(json.dumps({"bench": "search", "machine": machine, "runs": results}, default=str), flush=True)
+    run_each(
+        "search",
+        lambda url: measure(url, sizes, args.repeats, args.seed),
+        report,
+        args.postgres,
+        args.database_url,
+    )
 
 
 if __name__ == "__main__":

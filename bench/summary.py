@@ -35,26 +35,21 @@ open value (~100 ms each); no new index was needed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import random
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from benchkit import PG_ADMIN, drop_postgres, machine_info, scratch_postgres
+from benchkit import PG_ADMIN, captured_sql, run_each
 from mcp import Client
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Connection, event, func, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import Connection, func, insert, select, update
 
 from mcp_crm.catalog.server import build_server
 from mcp_crm.entities import ENTITIES
@@ -266,18 +261,6 @@ async def timed(work: Callable[[], Awaitable[Any]], calls: int, warmup: int = 3)
     return {"median_ms": ms(statistics.median(samples)), "p95_ms": ms(p95(samples)), "max_ms": ms(max(samples))}
 
 
-@contextmanager
-def captured_sql(into: list[tuple[str, Any]]) -> Iterator[None]:
-    def listener(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        into.append((statement, parameters))
-
-    event.listen(Engine, "before_cursor_execute", listener)
-    try:
-        yield
-    finally:
-        event.remove(Engine, "before_cursor_execute", listener)
-
-
 async def statements(db: Database, crm: Crm, actor: Actor, repeats: int) -> list[dict[str, Any]]:
     """Each statement one summary sends, with its plan and its median time run alone."""
     seen: list[tuple[str, Any]] = []
@@ -402,22 +385,13 @@ def main(argv: list[str] | None = None) -> None:
         scale = args.deals / sizes["deals"]
         sizes = {k: max(1, round(v * scale)) for k, v in sizes.items()}
 
-    results = []
-    with tempfile.TemporaryDirectory(prefix="mcp-crm-bench-") as tmp:
-        urls = [args.database_url or f"sqlite:///{Path(tmp) / 'summary.db'}"]
-        scratch = asyncio.run(scratch_postgres()) if args.postgres else None
-        if scratch:
-            urls.append(scratch)
-        try:
-            for url in urls:
-                result = asyncio.run(measure(url, sizes, args.calls, args.seed))
-                report(result)
-                results.append(result)
-        finally:
-            if scratch:
-                asyncio.run(drop_postgres(scratch))
-    machine = machine_info()
-    print(json.dumps({"bench": "summary", "machine": machine, "runs": results}, default=str), flush=True)
+    run_each(
+        "summary",
+        lambda url: measure(url, sizes, args.calls, args.seed),
+        report,
+        args.postgres,
+        args.database_url,
+    )
 
 
 if __name__ == "__main__":
