@@ -23,6 +23,10 @@ class ToolInput(ArgModelBase):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
 
+class NoArguments(ToolInput):
+    pass
+
+
 def _expected_revision(entity: Entity) -> Any:
     return (
         int | None,

@@ -6,16 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from mcp_crm.catalog.models import ToolInput
+from mcp_crm.catalog.models import NoArguments
 from mcp_crm.catalog.tools import READ, AppState, CrmTool, make_tool
 from mcp_crm.entities import ENTITIES, Entity, Kind
 from mcp_crm.operations import Actor
-
-ADMIN = ("users", "fields", "pipelines", "stages", "activity_types")  # set up once, rarely written in conversation
-
-
-class NoArguments(ToolInput):
-    pass
 
 
 class CrmSchema(BaseModel):
@@ -27,6 +21,7 @@ class CrmSchema(BaseModel):
     next: str
 
 
+SETUP = [e.name for e in ENTITIES.values() if e.admin_writes]
 STANDARD = {"create", "create_many", "get", "list", "update", "update_many", "delete", "delete_many", "config"}
 
 
@@ -58,7 +53,7 @@ async def crm_schema(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
         "custom_fields": custom,
         "verbs": _verbs(),
         "next": "owner_id, assignee_id and author_id point to users. Call <entity>_config for an entity's fields, "
-        f"filter operators and custom fields. Setup data: {', '.join(ADMIN)}.",
+        f"filter operators and custom fields. Setup data (admins change it): {', '.join(SETUP)}.",
     }
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, create_model
 from mcp_crm.catalog.dashboard_tools import dashboard_tools
 from mcp_crm.catalog.descriptions import FILTER_SYNTAX
 from mcp_crm.catalog.link_tools import link_tools
-from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, MAX_BULK, PREVIEW, ToolInput, outputs
+from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, MAX_BULK, PREVIEW, NoArguments, ToolInput, outputs
 from mcp_crm.catalog.pipeline_tools import pipeline_tools
 from mcp_crm.catalog.schema_tools import schema_tools
 from mcp_crm.catalog.search_tools import search_tools
@@ -27,10 +27,6 @@ from mcp_crm.operations.reads import DEFAULT_LIMIT, MAX_LIMIT
 from mcp_crm.query import FilterNode
 
 EntityName = Literal[tuple(ENTITIES)]  # type: ignore[valid-type]
-
-
-class NoArguments(ToolInput):
-    pass
 
 
 async def users_me(s: AppState, a: Actor, args: Any) -> dict[str, Any]:

@@ -217,11 +217,10 @@ def shown(stored: dict[str, Any] | None, defined: set[str]) -> dict[str, Any]:
     return {k: v for k, v in (stored or {}).items() if k in defined}
 
 
-def field_spec(conn: Connection, workspace_id: str, entity: Entity, name: str) -> FieldSpec:
-    """The filter/sort spec of `custom.<key>` or `custom.<key>.<part>`."""
+def field_spec(defined: dict[str, dict[str, Any]], entity: Entity, name: str) -> FieldSpec:
+    """The filter/sort spec of `custom.<key>` or `custom.<key>.<part>`, from the entity's field definitions."""
     _, _, rest = name.partition(".")
     key, _, part = rest.partition(".")
-    defined = definitions(conn, workspace_id, entity)
     key = resolve_key(key, defined, entity)
     field = defined[key]
     kind_of = TYPES[field["type"]]

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, and_, func, select
 
-from mcp_crm.entities import Entity
-from mcp_crm.entities.custom import field_spec
+from mcp_crm.entities import Entity, FieldSpec
+from mcp_crm.entities.custom import definitions, field_spec
 from mcp_crm.errors import CrmError, unknown
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.records import (
@@ -76,7 +76,14 @@ def _custom_fields(conn: Connection, actor: Actor, entity: Entity) -> CustomFiel
     """Resolves `custom.<key>` names of filters and sorts (entities that take custom fields only)."""
     if "custom" not in entity.fields:
         return None
-    return lambda name: field_spec(conn, actor.workspace_id, entity, name)
+    defined: list[dict[str, dict[str, Any]]] = []  # read once, and only when a filter or sort names one
+
+    def resolve(name: str) -> FieldSpec:
+        if not defined:
+            defined.append(definitions(conn, actor.workspace_id, entity))
+        return field_spec(defined[0], entity, name)
+
+    return resolve
 
 
 def get_record(conn: Connection, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any]:
