@@ -80,8 +80,11 @@ def _reverse(conn: Connection, link: Link, source_id: str, before: list[str], af
     """The new link lists of the records on the storing side that gain or lose `source_id`."""
     gained = [i for i in after if i not in before]
     lost = [i for i in before if i not in after]
-    changes = {}
-    for rid in gained + lost:
-        current = _linked_ids(conn, True, link, rid)
-        changes[rid] = [*current, source_id] if rid in gained else [i for i in current if i != source_id]
-    return changes
+    table = link.table.__table__  # type: ignore[attr-defined]
+    own, other = table.c[link.own_column], table.c[link.target_column]
+    current: dict[str, list[str]] = {rid: [] for rid in gained + lost}
+    for rid, linked in conn.execute(select(own, other).where(own.in_(list(current))).order_by(own, other)):
+        current[rid].append(linked)
+    return {
+        rid: [*ids, source_id] if rid in gained else [i for i in ids if i != source_id] for rid, ids in current.items()
+    }
