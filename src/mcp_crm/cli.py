@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -44,6 +45,24 @@ DatabaseUrl = Annotated[
         show_default="a crm.db file in your user data folder",
     ),
 ]
+
+
+AllowLocalWebhooks = Annotated[
+    bool,
+    typer.Option(
+        "--allow-local-webhooks",
+        envvar="MCP_CRM_ALLOW_LOCAL_WEBHOOKS",
+        help="Let webhooks go to http and to loopback or private addresses (tests, a local n8n).",
+    ),
+]
+
+
+def _warn_local_webhooks(allowed: bool) -> None:
+    if allowed:
+        err.print(
+            "[yellow]--allow-local-webhooks: webhooks may go over plain http and to loopback, private and "
+            "link-local addresses. Use it only for tests or a receiver on this machine or network.[/yellow]"
+        )
 
 
 class Transport(StrEnum):
@@ -110,6 +129,11 @@ def serve(
         str | None, typer.Option(help="Only these entities' tools, comma-separated: contacts,deals,...")
     ] = None,
     tools: Annotated[str | None, typer.Option(help="Exactly these tools, comma-separated.")] = None,
+    no_worker: Annotated[
+        bool,
+        typer.Option("--no-worker", help="Leave webhook delivery and trash emptying to a separate `mcp-crm worker`."),
+    ] = False,
+    allow_local_webhooks: AllowLocalWebhooks = False,
     log_level: Annotated[str, typer.Option(envvar="MCP_CRM_LOG_LEVEL")] = "WARNING",
 ) -> None:
     """Run the MCP server (creates and migrates the database on first start)."""
@@ -122,11 +146,18 @@ def serve(
     except CrmError as exc:
         err.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    _warn_local_webhooks(allow_local_webhooks)
     if transport is Transport.stdio:
         from mcp_crm.catalog.server import build_server
 
         with _explained_database_errors(database_url):
-            build_server(database_url, via="stdio", tools=served).run()
+            build_server(
+                database_url,
+                via="stdio",
+                tools=served,
+                worker=not no_worker,
+                allow_local_webhooks=allow_local_webhooks,
+            ).run()
         return
     from mcp_crm.transports.http import HttpOptions, serve_http
 
@@ -139,6 +170,8 @@ def serve(
         stateless=stateless,
         rate_limit=rate_limit,
         tools=served,
+        worker=not no_worker,
+        allow_local_webhooks=allow_local_webhooks,
     )
     try:
         with _explained_database_errors(database_url):
@@ -532,6 +565,172 @@ def audit_export(
         written = anyio.run(run)
     if output is not None:
         err.print(f"[green]Wrote {written} changes to {output}[/green]")
+
+
+@app.command()
+def worker(database_url: DatabaseUrl, allow_local_webhooks: AllowLocalWebhooks = False) -> None:
+    """Deliver webhooks and empty the trash, without serving MCP (beside `serve --no-worker`, on any number of
+    machines sharing one database). Runs until stopped."""
+    from mcp_crm.operations import Crm
+    from mcp_crm.store import Database, migrate
+    from mcp_crm.worker import run_worker
+
+    _logging("INFO")
+    _warn_local_webhooks(allow_local_webhooks)
+
+    async def run() -> None:
+        db = Database(database_url)
+        try:
+            await migrate(db)
+            err.print(f"mcp-crm {__version__} worker: delivering webhooks; stop with Ctrl-C.")
+            await run_worker(Crm(db, allow_local_webhooks))
+        finally:
+            await db.dispose()
+
+    with _explained_database_errors(database_url), contextlib.suppress(KeyboardInterrupt):
+        anyio.run(run)
+
+
+webhooks = typer.Typer(help="Webhook subscriptions and their deliveries.", no_args_is_help=True)
+app.add_typer(webhooks, name="webhooks")
+
+
+def _webhook_call(database_url: str, workspace: str, call: Callable[[Any, Any], Any], allow_local: bool = False) -> Any:
+    """Runs one Crm webhook call as the workspace's owner, via the CLI."""
+    from mcp_crm.errors import CrmError
+    from mcp_crm.operations import Crm
+    from mcp_crm.operations.access import find_workspace, workspace_owner
+    from mcp_crm.operations.actor import Actor
+    from mcp_crm.operations.workspace import LOCAL_SLUG, local_actor
+    from mcp_crm.store import Database, migrate
+
+    async def run() -> Any:
+        db = Database(database_url)
+        try:
+            await migrate(db)
+
+            def owner(conn: Connection) -> Actor:
+                found = find_workspace(conn, workspace)["id"]
+                return Actor(workspace_id=found, user_id=workspace_owner(conn, found), via="cli")
+
+            actor = await (local_actor(db, via="cli") if workspace == LOCAL_SLUG else db.read(owner))
+            return await call(Crm(db, allow_local), actor)
+        finally:
+            await db.dispose()
+
+    try:
+        with _explained_database_errors(database_url):
+            return anyio.run(run)
+    except CrmError as exc:
+        err.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+WebhookWorkspace = Annotated[
+    str, typer.Option("--workspace", "-w", help="Workspace slug or id; the local one by default.")
+]
+
+
+@webhooks.command("create")
+def webhooks_create(
+    database_url: DatabaseUrl,
+    url: Annotated[str, typer.Argument(help="Where to POST events: https://...")],
+    events: Annotated[str, typer.Option(help="Comma-separated event names, <entity>.* or *.")] = "*",
+    description: Annotated[str | None, typer.Option(help="What it is for.")] = None,
+    workspace: WebhookWorkspace = "local",
+    allow_local_webhooks: AllowLocalWebhooks = False,
+) -> None:
+    """Subscribe a URL and print its signing secret once."""
+    made = _webhook_call(
+        database_url,
+        workspace,
+        lambda crm, actor: crm.webhooks_create(actor, url, _names(events), description),
+        allow_local_webhooks,
+    )
+    err.print(f"[green]Webhook {made['id']}[/green] -> {made['url']}: {', '.join(made['events'])}")
+    err.print("Its signing secret, not shown again:")
+    print(made["secret"])
+
+
+@webhooks.command("list")
+def webhooks_list(database_url: DatabaseUrl, workspace: WebhookWorkspace = "local") -> None:
+    """List subscriptions (never their secrets)."""
+    rows = _webhook_call(database_url, workspace, lambda crm, actor: crm.webhooks_list(actor))
+    _table(
+        "Webhooks",
+        ["id", "url", "events", "active", "failing since", "turned off because"],
+        [
+            [w["id"], w["url"], ",".join(w["events"]), w["active"], w["failing_since"], w["disabled_reason"]]
+            for w in rows
+        ],
+    )
+
+
+@webhooks.command("delete")
+def webhooks_delete(database_url: DatabaseUrl, webhook_id: str, workspace: WebhookWorkspace = "local") -> None:
+    """Delete a subscription and its delivery log."""
+    gone = _webhook_call(database_url, workspace, lambda crm, actor: crm.webhooks_delete(actor, webhook_id))
+    out.print(f"[green]Deleted[/green] {gone['id']} ({gone['url']}).")
+
+
+@webhooks.command("test")
+def webhooks_test(
+    database_url: DatabaseUrl,
+    webhook_id: str,
+    workspace: WebhookWorkspace = "local",
+    allow_local_webhooks: AllowLocalWebhooks = False,
+) -> None:
+    """Send a ping now and show the answer."""
+    result = _webhook_call(
+        database_url, workspace, lambda crm, actor: crm.webhooks_test(actor, webhook_id), allow_local_webhooks
+    )
+    style = "green" if result["delivered"] else "red"
+    err.print(
+        f"[{style}]{result['status_code'] or 'no answer'}[/{style}] in {result['latency_ms']} ms"
+        + (f": {result['error']}" if result["error"] else ""),
+        markup=True,
+        highlight=False,
+    )
+    if not result["delivered"]:
+        raise typer.Exit(1)
+
+
+@webhooks.command("deliveries")
+def webhooks_deliveries(
+    database_url: DatabaseUrl,
+    webhook_id: str,
+    status: Annotated[str | None, typer.Option(help="pending, sending, succeeded or failed.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 25,
+    workspace: WebhookWorkspace = "local",
+) -> None:
+    """A subscription's latest deliveries and their attempts."""
+    items, _ = _webhook_call(
+        database_url,
+        workspace,
+        lambda crm, actor: crm.webhook_deliveries(actor, webhook_id, status, limit, None),
+    )
+    _table(
+        "Deliveries",
+        ["id", "event", "status", "attempts", "last status", "latency ms", "next attempt", "error"],
+        [
+            [d[name] for name in ("id", "event", "status", "attempts", "last_status_code", "last_latency_ms")]
+            + [d["next_attempt_at"], d["last_error"]]
+            for d in items
+        ],
+    )
+
+
+@webhooks.command("resend")
+def webhooks_resend(
+    database_url: DatabaseUrl,
+    delivery_ids: Annotated[list[str], typer.Argument(help="Delivery ids (webhooks deliveries).")],
+    workspace: WebhookWorkspace = "local",
+) -> None:
+    """Queue deliveries again."""
+    items = _webhook_call(
+        database_url, workspace, lambda crm, actor: crm.webhook_deliveries_resend(actor, delivery_ids)
+    )
+    out.print(f"[green]Queued[/green] {len(items)} deliveries again.")
 
 
 @app.command()

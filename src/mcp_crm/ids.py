@@ -4,6 +4,7 @@ import os
 import threading
 import time
 import uuid
+from datetime import datetime
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -26,3 +27,8 @@ def new_id() -> str:
     rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
     value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
     return str(uuid.UUID(int=value))
+
+
+def id_at(moment: datetime) -> str:
+    """The smallest id of that millisecond: every id made before it sorts lower."""
+    return str(uuid.UUID(int=int(moment.timestamp() * 1000) << 80))

@@ -18,6 +18,7 @@ from mcp_crm.catalog.schema_tools import schema_tools
 from mcp_crm.catalog.search_tools import search_tools
 from mcp_crm.catalog.timeline_tools import timeline_tools
 from mcp_crm.catalog.tools import DELETE, READ, AppState, CrmTool, entity_tools, make_tool, once
+from mcp_crm.catalog.webhook_tools import webhook_tools
 from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import Summary
 from mcp_crm.errors import CrmError, unknown
@@ -131,6 +132,7 @@ def all_tools() -> tuple[CrmTool, ...]:
     tools += schema_tools()
     tools += timeline_tools()
     tools += dashboard_tools()
+    tools += webhook_tools()
     tools += [
         make_tool(
             name="users_me",

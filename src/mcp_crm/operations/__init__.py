@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from mcp_crm.entities import Entity
 from mcp_crm.entities.custom import all_definitions, definitions
-from mcp_crm.errors import Conflict
+from mcp_crm.errors import Conflict, CrmError
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.associations import Mode, associate
 from mcp_crm.operations.audit import list_changes
@@ -26,10 +26,22 @@ from mcp_crm.operations.reads import ListPage, ListQuery, get_record, list_recor
 from mcp_crm.operations.search import fetch_record, search_records
 from mcp_crm.operations.timeline import record_timeline
 from mcp_crm.operations.trash import list_trash, purge, purge_expired, restore_records, trash_records
+from mcp_crm.operations.webhooks import (
+    create_webhook,
+    delete_webhook,
+    get_webhook,
+    list_deliveries,
+    list_webhooks,
+    resend_deliveries,
+    rotate_secret,
+    update_webhook,
+)
 from mcp_crm.operations.workspace import workspace_secret
 from mcp_crm.operations.writes import create_records, update_records
 from mcp_crm.query import FilterNode
 from mcp_crm.store import Database
+from mcp_crm.webhooks.dispatcher import ping
+from mcp_crm.webhooks.targets import TargetRefused, check_url, resolve
 
 T = TypeVar("T")
 RETRIES = 3
@@ -74,8 +86,10 @@ def _confirm_scope(actor: Actor, request: str) -> str:
 
 
 class Crm:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, allow_local_webhooks: bool = False) -> None:
         self.db = db
+        self.allow_local_webhooks = allow_local_webhooks
+        self.on_commit: list[Callable[[], None]] = []  # told after each committed write (the webhook dispatcher)
         self._secrets: dict[str, str] = {}
 
     async def _read(self, work: Callable[[Connection], T]) -> T:
@@ -98,7 +112,10 @@ class Crm:
             remember(conn, actor, idempotency, result)
             return result
 
-        return await self._transaction(once)
+        result = await self._transaction(once)
+        for listener in self.on_commit:
+            listener()
+        return result
 
     async def _transaction(self, work: Callable[[Connection], T]) -> T:
         for attempt in range(RETRIES):
@@ -285,3 +302,48 @@ class Crm:
     async def fetch(self, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any]:
         """One record as {title, text, metadata}: all of it, links and related records named, as plain text."""
         return await self._read(lambda c: fetch_record(c, actor, entity, record_id))
+
+    async def _webhook_url(self, url: str) -> str:
+        """The URL, once its shape and the addresses it resolves to are allowed (checked again at each send)."""
+        try:
+            checked = check_url(url, self.allow_local_webhooks)
+            await resolve(checked, self.allow_local_webhooks)
+        except TargetRefused as exc:
+            raise CrmError(str(exc)) from exc
+        return checked
+
+    async def webhooks_create(
+        self, actor: Actor, url: str, events: list[str], description: str | None = None
+    ) -> dict[str, Any]:
+        """A new subscription, with its signing secret (returned this once)."""
+        checked = await self._webhook_url(url)
+        return await self._write(actor, lambda c: create_webhook(c, actor, checked, events, description), None)
+
+    async def webhooks_list(self, actor: Actor) -> list[dict[str, Any]]:
+        return await self._read(lambda c: list_webhooks(c, actor))
+
+    async def webhooks_get(self, actor: Actor, webhook_id: str) -> dict[str, Any]:
+        return await self._read(lambda c: get_webhook(c, actor, webhook_id))
+
+    async def webhooks_update(self, actor: Actor, webhook_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        if changes.get("url") is not None:
+            changes = changes | {"url": await self._webhook_url(changes["url"])}
+        return await self._write(actor, lambda c: update_webhook(c, actor, webhook_id, changes), None)
+
+    async def webhooks_delete(self, actor: Actor, webhook_id: str) -> dict[str, Any]:
+        return await self._write(actor, lambda c: delete_webhook(c, actor, webhook_id), None)
+
+    async def webhooks_rotate_secret(self, actor: Actor, webhook_id: str) -> dict[str, Any]:
+        return await self._write(actor, lambda c: rotate_secret(c, actor, webhook_id), None)
+
+    async def webhooks_test(self, actor: Actor, webhook_id: str) -> dict[str, Any]:
+        """Sends a ping now and reports the response."""
+        return await ping(self.db, actor, webhook_id, self.allow_local_webhooks)
+
+    async def webhook_deliveries(
+        self, actor: Actor, webhook_id: str, status: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        return await self._read(lambda c: list_deliveries(c, actor, webhook_id, status, limit, cursor))
+
+    async def webhook_deliveries_resend(self, actor: Actor, ids: list[str]) -> list[dict[str, Any]]:
+        return await self._write(actor, lambda c: resend_deliveries(c, actor, list(dict.fromkeys(ids))), None)

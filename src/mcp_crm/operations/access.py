@@ -93,6 +93,20 @@ def find_workspace(conn: Connection, slug_or_id: str) -> dict[str, Any]:
     return dict(row)
 
 
+def workspace_owner(conn: Connection, workspace_id: str) -> str:
+    """The id of the workspace's first owner: who the CLI acts as when it changes the workspace."""
+    users = table_of(USERS)
+    owner = conn.execute(
+        select(users.c.id)
+        .where(users.c.workspace_id == workspace_id, users.c.role == "owner")
+        .order_by(users.c.created_at)
+        .limit(1)
+    ).scalar_one_or_none()
+    if owner is None:
+        raise NotFound("This workspace has no owner; add one with mcp-crm users create --role owner.")
+    return str(owner)
+
+
 def list_workspaces(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(select(WORKSPACES).order_by(WORKSPACES.c.slug)).mappings()]
 

@@ -35,6 +35,7 @@ from mcp_crm.operations.records import (
 )
 from mcp_crm.search import index_changes
 from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
+from mcp_crm.webhooks.outbox import enqueue
 
 CONTROL_FIELDS = {"id", "expected_revision", "idempotency_key", "dry_run", "confirm"}  # arguments, not fields
 
@@ -299,5 +300,6 @@ def record_events(
     ]
     conn.execute(insert(EVENTS), rows)
     index_changes(conn, actor.workspace_id, entity, action, changes)  # searches see the change at once
+    enqueue(conn, actor.workspace_id, entity, action, rows)  # webhooks, sent once this commits
     if (journal := journal_of(conn)) is not None:
         journal.events.extend(rows)

@@ -1,11 +1,12 @@
-"""Tables that are not entities: workspaces, the change log every write appends to, the trash, and the
-credentials of hosted mode (API keys, passwords, OAuth clients, codes and tokens)."""
+"""Tables that are not entities: workspaces, the change log every write appends to, the trash, webhook
+subscriptions and their delivery outbox, and the credentials of hosted mode (API keys, passwords, OAuth clients,
+codes and tokens)."""
 
 from datetime import datetime
 from secrets import token_hex
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Index, String, Text, text
 from sqlmodel import Field, SQLModel
 
 from mcp_crm.ids import new_id
@@ -48,6 +49,87 @@ class ChangeEvent(SQLModel, table=True):
     before: dict[str, Any] | None = Field(default=None, sa_type=JSON, schema_extra={"json_schema_extra": OBJECT})
     after: dict[str, Any] | None = Field(default=None, sa_type=JSON, schema_extra={"json_schema_extra": OBJECT})
     occurred_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Webhook(SQLModel, table=True):
+    """A webhook subscription: which events of its workspace go to which URL, signed with its secret (kept
+    as given, because signing needs it; no tool returns it after creation)."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_workspace", "workspace_id", "active", "id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
+    url: str = Field(sa_type=Text)
+    events: list[str] = Field(sa_type=JSON)  # event names, "<entity>.*" or "*"
+    description: str | None = Field(default=None, max_length=500)
+    active: bool = True
+    secret: str = Field(max_length=64)
+    previous_secret: str | None = Field(default=None, max_length=64)  # still signs until it expires (rotation)
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_by: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)  # first failure since a success
+    disabled_reason: str | None = Field(default=None, sa_type=Text)  # why the dispatcher turned it off
+    # the last delivery's place in line: a write takes the next numbers under this row's lock, so the order of
+    # a subscription's deliveries is the order their writes committed in
+    last_sequence: int = Field(0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+
+
+OPEN_DELIVERY = text("status IN ('pending', 'sending')")
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one subscription: the outbox row a write adds in its own transaction, then the state of
+    its delivery. Its id is the message id receivers see (Webhook-Id), the same on every attempt."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # the undelivered ones, in order, per subscription: what the dispatcher claims
+        Index(
+            "ix_webhook_deliveries_open",
+            "webhook_id",
+            "sequence",
+            sqlite_where=OPEN_DELIVERY,
+            postgresql_where=OPEN_DELIVERY,
+        ),
+        Index("ix_webhook_deliveries_webhook", "webhook_id", "status", "id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
+    webhook_id: str = Field(foreign_key="webhooks.id", max_length=36, ondelete="CASCADE")
+    event: str = Field(max_length=60)
+    sequence: int = Field(sa_type=BigInteger)  # its place in its subscription's line
+    change_id: str | None = Field(default=None, max_length=36)  # the change event it reports
+    payload: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # events that are no change (ping)
+    status: Literal["pending", "sending", "succeeded", "failed"] = Field(sa_type=String(12))
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)  # a dispatcher is sending it
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_status_code: int | None = None
+    last_latency_ms: int | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One POST of a delivery and what came back."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_delivery", "delivery_id", "attempt"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    delivery_id: str = Field(foreign_key="webhook_deliveries.id", max_length=36, ondelete="CASCADE")
+    attempt: int
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    status_code: int | None = None
+    latency_ms: int
+    error: str | None = Field(default=None, sa_type=Text)
+    response: str | None = Field(default=None, sa_type=Text)  # the start of the response body
 
 
 class IdempotencyKey(SQLModel, table=True):
@@ -195,6 +277,9 @@ class OAuthToken(SQLModel, table=True):
 CHANGE_EVENTS = ChangeEvent.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY_KEYS = IdempotencyKey.__table__  # type: ignore[attr-defined]
 TRASH = TrashEntry.__table__  # type: ignore[attr-defined]
+WEBHOOKS = Webhook.__table__  # type: ignore[attr-defined]
+DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
+ATTEMPTS = WebhookAttempt.__table__  # type: ignore[attr-defined]
 WORKSPACES = Workspace.__table__  # type: ignore[attr-defined]
 API_KEYS = ApiKey.__table__  # type: ignore[attr-defined]
 PASSWORDS = Password.__table__  # type: ignore[attr-defined]

@@ -29,6 +29,8 @@ class HttpOptions:
     stateless: bool = False
     rate_limit: int = 600  # requests per minute per credential (or client address without one); 0: no limit
     tools: Sequence[CrmTool] | None = field(default=None, compare=False)
+    worker: bool = True  # deliver webhooks and empty the trash in this process
+    allow_local_webhooks: bool = False
 
     @property
     def url(self) -> str:
@@ -57,7 +59,12 @@ def build_http_app(database_url: str, options: HttpOptions) -> ASGIApp:
             "(e.g. --allowed-host crm.example.com), so requests for any other host are refused."
         )
     server = build_server(
-        database_url, via="http", public_url=options.url if options.auth else None, tools=options.tools
+        database_url,
+        via="http",
+        public_url=options.url if options.auth else None,
+        tools=options.tools,
+        worker=options.worker,
+        allow_local_webhooks=options.allow_local_webhooks,
     )
     app = server.streamable_http_app(
         streamable_http_path="/mcp",
