@@ -355,22 +355,23 @@ async def test_two_dispatchers_send_each_attempt_once_and_in_order(database_url:
                 await crm.webhooks_create(actor, receiver.url + path, ["contact.created"])
             for batch in range(3):
                 await _contacts(crm, actor, *(f"P{batch}-{n}" for n in range(40)))
-            queued = await _deliveries(db)
-            assert len(queued) == 360
             others = [Database(database_url) for _ in range(2)]
             try:
                 dispatchers = [Dispatcher(other, allow_local=True) for other in others]
 
                 async def drain(dispatcher: Dispatcher) -> None:
-                    while [d for d in await _deliveries(db) if d["status"] != "succeeded"]:
+                    while len(receiver.received) < 360:
                         await dispatcher.run_once()
 
-                async with anyio.create_task_group() as group:
-                    for dispatcher in dispatchers:
-                        group.start_soon(drain, dispatcher)
+                with anyio.fail_after(60):
+                    async with anyio.create_task_group() as group:
+                        for dispatcher in dispatchers:
+                            group.start_soon(drain, dispatcher)
             finally:
                 for other in others:
                     await other.dispose()
+            queued = await _deliveries(db)
+            assert len(queued) == 360 and {d["attempts"] for d in queued} == {1}
             ids = [r.message_id for r in receiver.received]
             assert sorted(ids) == sorted(d["id"] for d in queued)  # each exactly once
             hooks = await db.read(lambda c: dict(c.execute(select(WEBHOOKS.c.id, WEBHOOKS.c.url)).all()))
@@ -449,6 +450,8 @@ async def test_finished_deliveries_are_erased_after_30_days(database_url: str) -
             await _contacts(crm, actor, "Paused")  # not queued: the subscription is off
             await crm.webhooks_update(actor, hook["id"], {"active": True})
             await _contacts(crm, actor, "Waiting")
+            receiver.answer = lambda r: (500, {})
+            assert await Dispatcher(db, allow_local=True).run_once() == 1
             later = datetime.now(UTC) + timedelta(days=29)
             assert await db.write(lambda c: dispatching.prune_deliveries(c, later)) == 0
             later += timedelta(days=2)

@@ -92,7 +92,9 @@ class Delivery(BaseModel):
 
 
 class WebhookDetail(Webhook):
-    deliveries: dict[str, int] = Field(description="Its deliveries counted by status.")
+    deliveries: dict[str, int] = Field(
+        description="Its deliveries counted by status, and queued: events written but not yet taken up by a worker."
+    )
     latest_delivery: Delivery | None
 
 

@@ -13,10 +13,10 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from mcp_crm.errors import CrmError, NotFound
 from mcp_crm.ids import new_id
 from mcp_crm.operations.actor import Actor
-from mcp_crm.store.tables import ATTEMPTS, DELIVERIES, WEBHOOKS
+from mcp_crm.store.tables import ATTEMPTS, DELIVERIES, OUTBOX, WEBHOOKS
 from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
 from mcp_crm.webhooks.events import check_patterns
-from mcp_crm.webhooks.outbox import take_places
+from mcp_crm.webhooks.outbox import take_place
 from mcp_crm.webhooks.signing import new_secret
 
 PREVIOUS_SECRET_LASTS = timedelta(hours=24)  # after a rotation, the old secret signs too for this long
@@ -117,8 +117,9 @@ def get_webhook(conn: Connection, actor: Actor, webhook_id: str) -> dict[str, An
         .mappings()
         .first()
     )
+    queued = conn.execute(select(OUTBOX.c.events).where(OUTBOX.c.webhook_id == webhook_id)).scalars()
     return public(row) | {
-        "deliveries": {status: counts.get(status, 0) for status in STATUSES},
+        "deliveries": {status: counts.get(status, 0) for status in STATUSES} | {"queued": sum(map(len, queued))},
         "latest_delivery": _delivery(latest, []) if latest else None,
     }
 
@@ -239,7 +240,7 @@ def resend_deliveries(conn: Connection, actor: Actor, ids: list[str]) -> list[di
     now = datetime.now(UTC)
     for webhook_id in sorted({rows[i]["webhook_id"] for i in ids}):
         mine = [i for i in ids if rows[i]["webhook_id"] == webhook_id]
-        first = take_places(conn, webhook_id, len(mine))
+        first = take_place(conn, webhook_id)
         for n, delivery_id in enumerate(mine):
             conn.execute(
                 update(DELIVERIES)

@@ -72,9 +72,22 @@ class Webhook(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
     failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)  # first failure since a success
     disabled_reason: str | None = Field(default=None, sa_type=Text)  # why the dispatcher turned it off
-    # the last delivery's place in line: a write takes the next numbers under this row's lock, so the order of
-    # a subscription's deliveries is the order their writes committed in
+    # the last place taken in its line: a write takes the next one under this row's lock, so the order of a
+    # subscription's events is the order their writes committed in
     last_sequence: int = Field(0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+
+
+class WebhookOutboxEntry(SQLModel, table=True):
+    """What one write queued for one subscription: its events, in order, until a dispatcher turns them into
+    deliveries. One row per write and subscription, so a bulk write of 500 records adds one row, not 500."""
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (Index("ix_webhook_outbox_line", "webhook_id", "sequence"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    webhook_id: str = Field(foreign_key="webhooks.id", max_length=36, ondelete="CASCADE")
+    sequence: int = Field(sa_type=BigInteger)  # the write's place in the subscription's line
+    events: list[list[str]] = Field(sa_type=JSON)  # [change event id, event name], in order
 
 
 OPEN_DELIVERY = text("status IN ('pending', 'sending')")
@@ -101,7 +114,7 @@ class WebhookDelivery(SQLModel, table=True):
     workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
     webhook_id: str = Field(foreign_key="webhooks.id", max_length=36, ondelete="CASCADE")
     event: str = Field(max_length=60)
-    sequence: int = Field(sa_type=BigInteger)  # its place in its subscription's line
+    sequence: int = Field(sa_type=BigInteger)  # its place in its subscription's line (outbox.place)
     change_id: str | None = Field(default=None, max_length=36)  # the change event it reports
     payload: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # events that are no change (ping)
     status: Literal["pending", "sending", "succeeded", "failed"] = Field(sa_type=String(12))
@@ -279,6 +292,7 @@ IDEMPOTENCY_KEYS = IdempotencyKey.__table__  # type: ignore[attr-defined]
 TRASH = TrashEntry.__table__  # type: ignore[attr-defined]
 WEBHOOKS = Webhook.__table__  # type: ignore[attr-defined]
 DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
+OUTBOX = WebhookOutboxEntry.__table__  # type: ignore[attr-defined]
 ATTEMPTS = WebhookAttempt.__table__  # type: ignore[attr-defined]
 WORKSPACES = Workspace.__table__  # type: ignore[attr-defined]
 API_KEYS = ApiKey.__table__  # type: ignore[attr-defined]

@@ -11,27 +11,28 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import anyio
 import httpx2
-from sqlalchemy import Connection, case, delete, func, insert, literal_column, select, update
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, literal_column, or_, select, update
 
 from mcp_crm import __version__
 from mcp_crm.errors import NotFound
 from mcp_crm.ids import id_at, new_id
 from mcp_crm.operations.actor import Actor
 from mcp_crm.store import Database
-from mcp_crm.store.tables import API_KEYS, ATTEMPTS, DELIVERIES, OAUTH_TOKENS, WEBHOOKS
+from mcp_crm.store.tables import API_KEYS, ATTEMPTS, DELIVERIES, OAUTH_TOKENS, OUTBOX, WEBHOOKS
 from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
 from mcp_crm.store.types import json_text
 from mcp_crm.webhooks.events import PING, body
-from mcp_crm.webhooks.outbox import delivery, take_places
+from mcp_crm.webhooks.outbox import delivery, expand, take_place
 from mcp_crm.webhooks.signing import headers as signed_headers
 from mcp_crm.webhooks.targets import TargetRefused, pinned_request, resolve
 
@@ -56,12 +57,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class Sending:
+    id: str
+    attempts: int  # made before this one
+    body: bytes
+
+
 @dataclass
 class Claimed:
     webhook_id: str
     url: str
     secrets: list[str]
-    deliveries: list[tuple[str, bytes]]  # (delivery id, body)
+    deliveries: list[Sending]
 
 
 @dataclass
@@ -92,23 +100,19 @@ def _head_due() -> Any:
 
 
 def _lines_due(conn: Connection, now: datetime) -> list[Any]:
+    """Active subscriptions whose first delivery is due, or that have writes queued, the longest waiting first."""
     due = _head_due()
+    queued = select(OUTBOX.c.id).where(OUTBOX.c.webhook_id == WEBHOOKS.c.id).exists()
     return (
         conn.execute(
-            select(WEBHOOKS.c.id, WEBHOOKS.c.url, WEBHOOKS.c.secret, WEBHOOKS.c.previous_secret)
-            .add_columns(WEBHOOKS.c.previous_secret_expires_at)
-            .where(WEBHOOKS.c.active.is_(True), due <= now)
-            .order_by(due)
+            select(WEBHOOKS)
+            .where(WEBHOOKS.c.active.is_(True), or_(due <= now, queued))
+            .order_by(due.nulls_last())
             .limit(LINES_PER_CLAIM)
         )
         .mappings()
         .all()
     )
-
-
-def next_due(conn: Connection) -> datetime | None:
-    """The earliest time any active subscription has something to send."""
-    return conn.execute(select(func.min(_head_due())).where(WEBHOOKS.c.active.is_(True))).scalar_one_or_none()
 
 
 def claim(conn: Connection, now: datetime, dialect: str) -> list[Claimed]:
@@ -123,6 +127,7 @@ def claim(conn: Connection, now: datetime, dialect: str) -> list[Claimed]:
             ).scalar_one()
         ):
             continue  # another dispatcher is claiming this line right now
+        expand(conn, line["workspace_id"], line["id"], now)
         front = (
             conn.execute(
                 select(DELIVERIES)
@@ -157,7 +162,7 @@ def signing_secrets(webhook: Any, now: datetime) -> list[str]:
     return [webhook["secret"]] + ([previous] if previous and until and until > now else [])
 
 
-def _bodies(conn: Connection, deliveries: list[Any]) -> list[tuple[str, bytes]]:
+def _bodies(conn: Connection, deliveries: list[Any]) -> list[Sending]:
     change_ids = [row["change_id"] for row in deliveries if row["change_id"]]
     changes = (
         {row["id"]: row for row in conn.execute(select(EVENTS).where(EVENTS.c.id.in_(change_ids))).mappings()}
@@ -170,7 +175,8 @@ def _bodies(conn: Connection, deliveries: list[Any]) -> list[tuple[str, bytes]]:
     for row in deliveries:
         change = changes.get(row["change_id"]) if row["change_id"] else None
         via = (vias.get(change["credential_id"]) or change["via"]) if change else "worker"
-        bodies.append((row["id"], json_text(body(dict(row), dict(change) if change else None, via)).encode()))
+        payload = json_text(body(dict(row), dict(change) if change else None, via)).encode()
+        bodies.append(Sending(row["id"], row["attempts"], payload))
     return bodies
 
 
@@ -191,62 +197,61 @@ def retry_delay(attempt: int, rng: random.Random) -> timedelta | None:
 def record(
     conn: Connection,
     webhook_id: str,
-    delivery_id: str,
-    outcome: Outcome,
+    sent: list[tuple[Sending, Outcome]],
     now: datetime,
     rng: random.Random,
     final: bool = False,
-) -> bool:
-    """Logs an attempt and moves the delivery on: delivered, waiting for its retry, or failed for good
-    (`final`: no retries, as for a ping). Returns whether the line may go on."""
-    attempts = conn.execute(
-        update(DELIVERIES)
-        .where(DELIVERIES.c.id == delivery_id)
-        .values(attempts=DELIVERIES.c.attempts + 1)
-        .returning(DELIVERIES.c.attempts)
-    ).scalar_one_or_none()
-    if attempts is None:
-        return False  # its subscription was deleted meanwhile
-    conn.execute(
-        insert(ATTEMPTS).values(
-            id=new_id(),
-            delivery_id=delivery_id,
-            attempt=attempts,
-            started_at=outcome.started_at,
-            status_code=outcome.status_code,
-            latency_ms=outcome.latency_ms,
-            error=outcome.error,
-            response=outcome.response,
+) -> None:
+    """Logs a line's attempts and moves each delivery on: delivered, waiting for its retry, or failed for good
+    (`final`: no retries, as for a ping). A few statements for the whole line, whatever its length."""
+    ids = [one.id for one, _ in sent]
+    still_there = set(conn.execute(select(DELIVERIES.c.id).where(DELIVERIES.c.id.in_(ids))).scalars())
+    sent = [(one, outcome) for one, outcome in sent if one.id in still_there]  # not deleted meanwhile
+    if not sent:
+        return
+    attempts, changes = [], []
+    for one, outcome in sent:
+        attempt = one.attempts + 1
+        attempts.append(
+            {
+                "id": new_id(),
+                "delivery_id": one.id,
+                "attempt": attempt,
+                "started_at": outcome.started_at,
+                "status_code": outcome.status_code,
+                "latency_ms": outcome.latency_ms,
+                "error": outcome.error,
+                "response": outcome.response,
+            }
         )
-    )
-    last = {
-        "last_attempt_at": outcome.started_at,
-        "last_status_code": outcome.status_code,
-        "last_latency_ms": outcome.latency_ms,
-        "last_error": outcome.error,
-        "locked_until": None,
-    }
-    if outcome.delivered:
-        conn.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id == delivery_id)
-            .values(last | {"status": "succeeded", "delivered_at": now})
+        wait = None if outcome.delivered or final else retry_delay(attempt, rng)
+        status = "succeeded" if outcome.delivered else "failed" if wait is None else "pending"
+        changes.append(
+            {
+                "delivery": one.id,
+                "attempts": attempt,
+                "status": status,
+                "next_attempt_at": wait and now + wait,
+                "delivered_at": now if outcome.delivered else None,
+                "locked_until": None,
+                "last_attempt_at": outcome.started_at,
+                "last_status_code": outcome.status_code,
+                "last_latency_ms": outcome.latency_ms,
+                "last_error": outcome.error,
+            }
         )
+    conn.execute(insert(ATTEMPTS), attempts)
+    conn.execute(update(DELIVERIES).where(DELIVERIES.c.id == bindparam("delivery")), changes)
+    if final:
+        return
+    if sent[-1][1].delivered:
         conn.execute(
             update(WEBHOOKS)
             .where(WEBHOOKS.c.id == webhook_id, WEBHOOKS.c.failing_since.is_not(None))
             .values(failing_since=None)
         )
-        return True
-    wait = None if final else retry_delay(attempts, rng)
-    conn.execute(
-        update(DELIVERIES)
-        .where(DELIVERIES.c.id == delivery_id)
-        .values(last | {"status": "failed" if wait is None else "pending", "next_attempt_at": wait and now + wait})
-    )
-    if not final:
+    else:
         _note_failure(conn, webhook_id, now)
-    return False
 
 
 def _note_failure(conn: Connection, webhook_id: str, now: datetime) -> None:
@@ -263,6 +268,20 @@ def _note_failure(conn: Connection, webhook_id: str, now: datetime) -> None:
         log.warning("webhook %s turned off after failing since %s", webhook_id, since)
 
 
+def record_line(
+    conn: Connection,
+    webhook_id: str,
+    sent: list[tuple[Sending, Outcome]],
+    unsent: list[str],
+    now: datetime,
+    rng: random.Random,
+) -> None:
+    """Records a line's attempts in one transaction, and gives back what was claimed but not sent. (A dispatcher
+    that dies before this resends the line's batch once the lease ends: at least once, deduplicated by id.)"""
+    record(conn, webhook_id, sent, now, rng)
+    release(conn, unsent)
+
+
 def release(conn: Connection, delivery_ids: list[str]) -> None:
     """Gives back claimed deliveries that were not attempted (the line stopped at a failure)."""
     if delivery_ids:
@@ -273,11 +292,17 @@ def release(conn: Connection, delivery_ids: list[str]) -> None:
         )
 
 
+@cache
+def _tls() -> ssl.SSLContext:
+    """The certificate store, loaded once (loading it takes about 20 ms)."""
+    return httpx2.create_ssl_context()
+
+
 def _client(timeout: float) -> httpx2.AsyncClient:
     """A client for one subscription's batch: its connections are pooled by address, whatever host name TLS
     was checked for, so it is never shared between subscriptions. No redirects, no proxy settings from the
     environment."""
-    return httpx2.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
+    return httpx2.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls())
 
 
 def prune_deliveries(conn: Connection, now: datetime) -> int:
@@ -357,23 +382,19 @@ class Dispatcher:
         limiter = anyio.CapacityLimiter(SENDING_AT_ONCE)
 
         async def send_line(line: Claimed) -> None:
+            sent: list[tuple[Sending, Outcome]] = []
             async with limiter, _client(self.timeout) as client:
-                for index, (delivery_id, payload) in enumerate(line.deliveries):
-                    outcome = await post(client, line.url, line.secrets, delivery_id, payload, self.allow_local)
-                    attempts[0] += 1
-                    went_on = await self.db.write(
-                        partial(
-                            record,
-                            webhook_id=line.webhook_id,
-                            delivery_id=delivery_id,
-                            outcome=outcome,
-                            now=self.clock(),
-                            rng=self.rng,
-                        )
-                    )
-                    if not went_on:
-                        await self.db.write(partial(release, delivery_ids=[d for d, _ in line.deliveries[index + 1 :]]))
-                        return
+                for one in line.deliveries:
+                    outcome = await post(client, line.url, line.secrets, one.id, one.body, self.allow_local)
+                    sent.append((one, outcome))
+                    if not outcome.delivered:
+                        break  # the rest of the line waits for this one's retry
+            attempts[0] += len(sent)
+            unsent = [one.id for one in line.deliveries[len(sent) :]]
+            work = partial(
+                record_line, webhook_id=line.webhook_id, sent=sent, unsent=unsent, now=self.clock(), rng=self.rng
+            )
+            await self.db.write(work)
 
         async with anyio.create_task_group() as group:
             for line in claimed:
@@ -409,7 +430,7 @@ async def ping(
         )
         if webhook is None:
             raise NotFound(f"No webhook {webhook_id} in this workspace; webhooks_list shows the workspace's webhooks.")
-        row = delivery(actor.workspace_id, webhook_id, PING, take_places(conn, webhook_id, 1), now)
+        row = delivery(actor.workspace_id, webhook_id, PING, take_place(conn, webhook_id), now)
         row["payload"] = {
             "id": row["id"],
             "event": PING,
@@ -432,17 +453,8 @@ async def ping(
     async with _client(timeout) as client:
         payload = json_text(row["payload"]).encode()
         outcome = await post(client, webhook["url"], signing_secrets(webhook, now), row["id"], payload, allow_local)
-    await db.write(
-        partial(
-            record,
-            webhook_id=webhook_id,
-            delivery_id=row["id"],
-            outcome=outcome,
-            now=utcnow(),
-            rng=random.Random(),
-            final=True,
-        )
-    )
+    sent = [(Sending(row["id"], 0, payload), outcome)]
+    await db.write(partial(record, webhook_id=webhook_id, sent=sent, now=utcnow(), rng=random.Random(), final=True))
     return {
         "delivery_id": row["id"],
         "delivered": outcome.delivered,

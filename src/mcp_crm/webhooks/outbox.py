@@ -1,56 +1,76 @@
-"""The outbox: each write adds one delivery per event and subscription that wants it, in the write's own
-transaction, so a rolled-back write sends nothing and a committed one is delivered even if the process dies
-right after the commit."""
+"""The outbox: each write queues its events for the workspace's active subscriptions in its own transaction, so
+a rolled-back write sends nothing and a committed one is delivered even if the process dies right after the
+commit. A write adds one row per subscription that wants any of its events; a dispatcher later turns each row
+into one delivery per event (`expand`), off the write's path."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from mcp_crm.entities import Entity
 from mcp_crm.ids import new_id
-from mcp_crm.store.tables import DELIVERIES, WEBHOOKS
+from mcp_crm.store.tables import DELIVERIES, OUTBOX, WEBHOOKS
 from mcp_crm.webhooks.events import names_of, wants
+
+PLACE_BITS = 20  # a delivery's sequence is its write's place in line, then its index among the write's events
 
 
 def enqueue(conn: Connection, workspace_id: str, entity: Entity, action: str, events: list[dict[str, Any]]) -> None:
-    """Queues the change events just recorded (rows of change_events) for the workspace's active subscriptions."""
-    subscriptions = conn.execute(
-        select(WEBHOOKS.c.id, WEBHOOKS.c.events)
+    """Queues the change events just recorded (rows of change_events) for the workspace's active subscriptions.
+
+    Taking a place in line locks each subscription's row until the transaction ends, so a later write's events
+    line up behind these once this one commits: a line's order is commit order."""
+    taken = conn.execute(
+        update(WEBHOOKS)
         .where(WEBHOOKS.c.workspace_id == workspace_id, WEBHOOKS.c.active.is_(True))
-        .order_by(WEBHOOKS.c.id)
+        .values(last_sequence=WEBHOOKS.c.last_sequence + 1)
+        .returning(WEBHOOKS.c.id, WEBHOOKS.c.events, WEBHOOKS.c.last_sequence)
     ).all()
-    if not subscriptions:
+    if not taken:
         return
-    wanted: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for event in events:
-        for name in names_of(entity, action, event["before"], event["after"]):
-            for webhook_id, patterns in subscriptions:
-                if wants(patterns, name):
-                    wanted.setdefault(webhook_id, []).append((name, event))
-    rows = []
-    for webhook_id, queued in wanted.items():  # in id order: writes take the subscriptions' locks in one order
-        first = take_places(conn, webhook_id, len(queued))
-        rows += [
-            delivery(workspace_id, webhook_id, name, first + n, event["occurred_at"], change_id=event["id"])
-            for n, (name, event) in enumerate(queued)
-        ]
+    named = [
+        (event["id"], name) for event in events for name in names_of(entity, action, event["before"], event["after"])
+    ]
+    rows = [
+        {"id": new_id(), "webhook_id": webhook_id, "sequence": place, "events": wanted}
+        for webhook_id, patterns, place in taken
+        if (wanted := [[change_id, name] for change_id, name in named if wants(patterns, name)])
+    ]
     if rows:
-        conn.execute(insert(DELIVERIES), rows)
+        conn.execute(insert(OUTBOX), rows)
 
 
-def take_places(conn: Connection, webhook_id: str, count: int) -> int:
-    """The first of `count` places in the subscription's line. The row stays locked until the transaction
-    ends, so a later transaction's deliveries line up behind these once this one commits."""
+def take_place(conn: Connection, webhook_id: str) -> int:
+    """The first sequence of a place at the end of the subscription's line (for a ping or resent deliveries,
+    which add their index to it)."""
     taken = conn.execute(
         update(WEBHOOKS)
         .where(WEBHOOKS.c.id == webhook_id)
-        .values(last_sequence=WEBHOOKS.c.last_sequence + count)
+        .values(last_sequence=WEBHOOKS.c.last_sequence + 1)
         .returning(WEBHOOKS.c.last_sequence)
     ).scalar_one()
-    return int(taken) - count + 1
+    return int(taken) << PLACE_BITS
+
+
+def expand(conn: Connection, workspace_id: str, webhook_id: str, now: datetime, limit: int = 100) -> None:
+    """Turns the line's queued writes (up to `limit`, oldest first) into deliveries. The caller holds the line."""
+    queued = (
+        conn.execute(select(OUTBOX).where(OUTBOX.c.webhook_id == webhook_id).order_by(OUTBOX.c.sequence).limit(limit))
+        .mappings()
+        .all()
+    )
+    if not queued:
+        return
+    rows = [
+        delivery(workspace_id, webhook_id, name, (entry["sequence"] << PLACE_BITS) + index, now, change_id=change_id)
+        for entry in queued
+        for index, (change_id, name) in enumerate(entry["events"])
+    ]
+    conn.execute(insert(DELIVERIES), rows)
+    conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_([entry["id"] for entry in queued])))
 
 
 def delivery(

@@ -1,4 +1,4 @@
-"""webhooks: subscriptions, the outbox of deliveries each write adds to, and the log of their attempts
+"""webhooks: subscriptions, the outbox each write adds to, deliveries and the log of their attempts
 
 Revision ID: 0015
 Revises: 0014
@@ -40,6 +40,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_webhooks_workspace", "webhooks", ["workspace_id", "active", "id"])
+    op.create_table(
+        "webhook_outbox",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("webhook_id", sa.String(length=36), nullable=False),
+        sa.Column("sequence", sa.BigInteger(), nullable=False),
+        sa.Column("events", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["webhook_id"], ["webhooks.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_webhook_outbox_line", "webhook_outbox", ["webhook_id", "sequence"])
     op.create_table(
         "webhook_deliveries",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -90,4 +100,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("webhook_attempts")
     op.drop_table("webhook_deliveries")
+    op.drop_table("webhook_outbox")
     op.drop_table("webhooks")
