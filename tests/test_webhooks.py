@@ -5,6 +5,7 @@ sleeps); resend; nothing for rolled-back writes; targets that must be refused; t
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -115,7 +116,10 @@ async def test_every_event_arrives_signed_with_the_documented_payload(local_clie
     assert len({p["id"] for p in payloads}) == len(payloads)
 
 
-async def test_the_secret_is_returned_once_and_never_after(local_client: Client, database_url: str) -> None:
+async def test_the_secret_is_returned_once_and_never_after(
+    local_client: Client, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     client = local_client
     with Receiver() as receiver:
         hook = await call(client, "webhooks_create", {"url": receiver.url, "events": ["contact.created"]})
@@ -142,6 +146,7 @@ async def test_the_secret_is_returned_once_and_never_after(local_client: Client,
     finally:
         await db.dispose()
     assert secret not in repr(events) and rotated["secret"] not in repr(events)
+    assert caplog.records and secret not in caplog.text and rotated["secret"] not in caplog.text
 
 
 async def test_ping_reports_the_answer_and_is_logged(local_client: Client) -> None:
@@ -244,7 +249,16 @@ async def test_a_failing_receiver_gets_retries_with_growing_delays(database_url:
             assert await dispatcher.run_once() == 1
             assert receiver.received[-1].message_id == second["id"]
             body = receiver.received[0].body
+            # a resend gets the whole retry schedule again, not one last try
+            receiver.answer = lambda r: (503, {})
             await crm.webhook_deliveries_resend(actor, [first["id"]])
+            assert await dispatcher.run_once() == 1
+            (resent,) = [d for d in await _deliveries(db) if d["id"] == first["id"]]
+            assert resent["status"] == "pending" and resent["attempts"] == dispatching.MAX_ATTEMPTS + 1
+            wait = resent["next_attempt_at"] - clock.now
+            assert dispatching.RETRY_AFTER[0] * 0.9 <= wait <= dispatching.RETRY_AFTER[0] * 1.1
+            receiver.answer = lambda r: (204, {})
+            clock.now = resent["next_attempt_at"]
             assert await dispatcher.run_once() == 1
             assert receiver.received[-1].message_id == first["id"] and receiver.received[-1].body == body
             assert {d["status"] for d in await _deliveries(db)} == {"succeeded"}
@@ -271,12 +285,19 @@ async def test_a_subscription_failing_for_days_is_turned_off(database_url: str) 
             clock.now += timedelta(days=2)
             assert await dispatcher.run_once() == 0 and len(receiver.received) == sent  # off: nothing more
 
+            # while it is off for failing, events still queue for it, and turning it on sends them at once
+            await _contacts(crm, actor, "While off")
+            assert (await crm.webhooks_get(actor, hook["id"]))["deliveries"]["queued"] == 1
             receiver.answer = lambda r: (200, {})
             await crm.webhooks_update(actor, hook["id"], {"active": True})
+            assert all(
+                d["next_attempt_at"] <= datetime.now(UTC) for d in await _deliveries(db) if d["status"] == "pending"
+            )
             while await dispatcher.run_once():
                 pass
             statuses = [d["status"] for d in await _deliveries(db)]
             assert "pending" not in statuses and statuses.count("succeeded") >= 1
+            assert receiver.received[-1].payload["data"]["record"]["first_name"] == "While off"
             assert (await crm.webhooks_get(actor, hook["id"]))["failing_since"] is None
         finally:
             await db.dispose()
@@ -428,6 +449,11 @@ def test_the_command_line_manages_webhooks(database_url: str) -> None:
         assert verified(request, secret)["event"] == "ping"
         shown = runner.invoke(app, ["webhooks", "deliveries", webhook_id, *local])
         assert "ping" in shown.stdout and "succeeded" in shown.stdout
+        paused = runner.invoke(app, ["webhooks", "update", webhook_id, "--paused", "--events", "deal.*", *local])
+        assert paused.exit_code == 0 and "(paused)" in paused.stdout and "deal.*" in paused.stdout
+        rotated = runner.invoke(app, ["webhooks", "rotate-secret", webhook_id, *local])
+        new_secret = rotated.stdout.strip().splitlines()[-1]
+        assert rotated.exit_code == 0 and new_secret.startswith("whsec_") and new_secret != secret
         refused = runner.invoke(app, ["webhooks", "create", "https://127.0.0.1/x", *local])
         assert refused.exit_code == 1 and "loopback" in refused.output and "Traceback" not in refused.output
 
@@ -458,5 +484,47 @@ async def test_finished_deliveries_are_erased_after_30_days(database_url: str) -
             assert await db.write(lambda c: dispatching.prune_deliveries(c, later)) == 2
             (left,) = await _deliveries(db)
             assert left["status"] == "pending"  # undelivered ones are kept, however old
+        finally:
+            await db.dispose()
+
+
+async def test_a_dispatcher_whose_lease_ran_out_records_nothing(database_url: str) -> None:
+    with Receiver() as receiver:
+        db, crm, actor, hook = await _setup(database_url, receiver.url)
+        try:
+            await _contacts(crm, actor, "Ada")
+            now = datetime.now(UTC)
+            (slow,) = await db.write(lambda c: dispatching.claim(c, now, db.dialect))
+            # the slow dispatcher's lease runs out; another one takes the delivery and sends it
+            later = Dispatcher(db, allow_local=True, clock=lambda: slow.lease + timedelta(seconds=1))
+            assert await later.run_once() == 1
+            late = dispatching.Outcome(True, 200, 5, None, None)
+            await db.write(
+                lambda c: dispatching.record_line(
+                    c, hook["id"], [(slow.deliveries[0], late)], [], slow.lease, now, random.Random()
+                )
+            )
+            (delivered,) = await _deliveries(db)
+            assert delivered["status"] == "succeeded" and delivered["attempts"] == 1
+            log, _ = await crm.webhook_deliveries(actor, hook["id"], None, 10, None)
+            assert len(log[0]["attempt_log"]) == 1 and len(receiver.received) == 1
+        finally:
+            await db.dispose()
+
+
+async def test_failing_subscriptions_do_not_hold_up_a_healthy_one(database_url: str) -> None:
+    with Receiver(lambda r: (500, {}) if r.path.startswith("/hook/down") else (200, {})) as receiver:
+        db, crm, actor, _ = await _setup(database_url, receiver.url + "/up")
+        try:
+            for n in range(dispatching.SENDING_AT_ONCE + 4):
+                await crm.webhooks_create(actor, f"{receiver.url}/down{n}", ["contact.created"])
+            dispatcher = Dispatcher(db, allow_local=True)
+            await _contacts(crm, actor, "First")
+            while await dispatcher.run_once():
+                pass  # every failing line now waits for its retry
+            await _contacts(crm, actor, "Second")
+            assert await dispatcher.run_once() == 1
+            healthy = [r.payload["data"]["record"]["first_name"] for r in receiver.received if r.path == "/hook/up"]
+            assert healthy == ["First", "Second"]
         finally:
             await db.dispose()

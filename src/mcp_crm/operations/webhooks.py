@@ -126,17 +126,24 @@ def get_webhook(conn: Connection, actor: Actor, webhook_id: str) -> dict[str, An
 
 def update_webhook(conn: Connection, actor: Actor, webhook_id: str, changes: dict[str, Any]) -> dict[str, Any]:
     """`changes`: any of url (checked by the caller), events, description, active. Turning a subscription back
-    on clears the reason it was turned off."""
+    on clears the reason it was turned off and sends what waited at once."""
     before = _row(conn, actor, webhook_id, lock=True)
     values = dict(changes)
     if "events" in values:
         values["events"] = check_patterns(values["events"])
-    if values.get("active") and not before["active"]:
+    if "active" in values and (values["active"] != before["active"] or before["disabled_reason"]):
+        # turned on: a fresh start; paused (also one turned off for failing): events meanwhile are not kept
         values |= {"failing_since": None, "disabled_reason": None}
     values = {k: v for k, v in values.items() if v != before[k]}
     if not values:
         return public(before)
     now = datetime.now(UTC)
+    if values.get("active"):  # what waited goes now, not at the retry time it had when the line stopped
+        conn.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.webhook_id == webhook_id, DELIVERIES.c.status == "pending")
+            .values(next_attempt_at=now)
+        )
     conn.execute(update(WEBHOOKS).where(WEBHOOKS.c.id == webhook_id).values(values | {"updated_at": now}))
     after = public(before) | values | {"updated_at": now}
     _audit(conn, actor, "updated", {k: before[k] for k in values if k in PUBLIC}, after, now)
@@ -245,6 +252,12 @@ def resend_deliveries(conn: Connection, actor: Actor, ids: list[str]) -> list[di
             conn.execute(
                 update(DELIVERIES)
                 .where(DELIVERIES.c.id == delivery_id)
-                .values(status="pending", sequence=first + n, next_attempt_at=now, locked_until=None)
+                .values(
+                    status="pending",
+                    sequence=first + n,
+                    next_attempt_at=now,
+                    locked_until=None,
+                    retry_base=DELIVERIES.c.attempts,
+                )
             )
     return [_delivery(row, []) | {"status": "pending", "next_attempt_at": now} for row in (rows[i] for i in ids)]

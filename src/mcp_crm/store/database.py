@@ -43,7 +43,10 @@ class Database:
         elif parsed.get_backend_name() == "postgresql":
             self._sqlite = None
             self._postgres = create_async_engine(
-                str(parsed.set(drivername="postgresql+asyncpg")), json_serializer=json_text, pool_pre_ping=True
+                str(parsed.set(drivername="postgresql+asyncpg")),
+                json_serializer=json_text,
+                pool_pre_ping=True,
+                hide_parameters=True,  # errors are logged; the values (secrets, personal data) stay out of logs
             )
         else:
             raise UnsupportedDatabase(
@@ -99,7 +102,9 @@ def _use_wal(cursor: Any) -> None:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_sync_engine(url, json_serializer=json_text, connect_args={"check_same_thread": False})
+    engine = create_sync_engine(
+        url, json_serializer=json_text, connect_args={"check_same_thread": False}, hide_parameters=True
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

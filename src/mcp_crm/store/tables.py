@@ -88,6 +88,7 @@ class WebhookOutboxEntry(SQLModel, table=True):
     webhook_id: str = Field(foreign_key="webhooks.id", max_length=36, ondelete="CASCADE")
     sequence: int = Field(sa_type=BigInteger)  # the write's place in the subscription's line
     events: list[list[str]] = Field(sa_type=JSON)  # [change event id, event name], in order
+    created_at: datetime = Field(sa_type=UTCDateTime)  # how long the line has waited, when it has no delivery yet
 
 
 OPEN_DELIVERY = text("status IN ('pending', 'sending')")
@@ -119,6 +120,7 @@ class WebhookDelivery(SQLModel, table=True):
     payload: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # events that are no change (ping)
     status: Literal["pending", "sending", "succeeded", "failed"] = Field(sa_type=String(12))
     attempts: int = 0
+    retry_base: int = 0  # attempts made before it was last resent: a resend gets the whole retry schedule again
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)  # a dispatcher is sending it
     created_at: datetime = Field(sa_type=UTCDateTime)

@@ -21,7 +21,7 @@ from typing import Any
 
 import anyio
 import httpx2
-from sqlalchemy import Connection, bindparam, case, delete, func, insert, literal_column, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, literal_column, select, update
 
 from mcp_crm import __version__
 from mcp_crm.errors import NotFound
@@ -30,7 +30,7 @@ from mcp_crm.operations.actor import Actor
 from mcp_crm.store import Database
 from mcp_crm.store.tables import API_KEYS, ATTEMPTS, DELIVERIES, OAUTH_TOKENS, OUTBOX, WEBHOOKS
 from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
-from mcp_crm.store.types import json_text
+from mcp_crm.store.types import UTCDateTime, json_text
 from mcp_crm.webhooks.events import PING, body
 from mcp_crm.webhooks.outbox import delivery, expand, take_place
 from mcp_crm.webhooks.signing import headers as signed_headers
@@ -45,10 +45,10 @@ JITTER = 0.1  # each wait is stretched or shrunk by up to this fraction, so retr
 TIMEOUT = 10.0  # seconds per POST
 DISABLE_AFTER = timedelta(days=3)  # a subscription failing this long is turned off
 PER_CLAIM = 20  # deliveries one subscription's line gives a dispatcher at a time
-LINES_PER_CLAIM = 50
-SENDING_AT_ONCE = 16  # subscriptions sent to concurrently
+SENDING_AT_ONCE = 16  # subscriptions a dispatcher claims and sends to at once
 IDLE_POLL = 1.0  # seconds between looks at the outbox when nothing wakes the dispatcher
 RESPONSE_KEPT = 500  # characters of a response body kept in the attempt log
+RESPONSE_READ = 4096  # bytes of a response read at most: a receiver cannot fill the dispatcher's memory
 KEEP_DELIVERIES = timedelta(days=30)  # delivered and failed deliveries are erased after this
 PRUNE_BATCH = 1000
 
@@ -61,6 +61,7 @@ def utcnow() -> datetime:
 class Sending:
     id: str
     attempts: int  # made before this one
+    retry_base: int  # attempts made before it was last resent
     body: bytes
 
 
@@ -70,6 +71,7 @@ class Claimed:
     url: str
     secrets: list[str]
     deliveries: list[Sending]
+    lease: datetime  # the deliveries' locked_until: only the holder of the lease records their outcome
 
 
 @dataclass
@@ -100,15 +102,13 @@ def _head_due() -> Any:
 
 
 def _lines_due(conn: Connection, now: datetime) -> list[Any]:
-    """Active subscriptions whose first delivery is due, or that have writes queued, the longest waiting first."""
-    due = _head_due()
-    queued = select(OUTBOX.c.id).where(OUTBOX.c.webhook_id == WEBHOOKS.c.id).exists()
+    """Active subscriptions with something due: their first delivery, or (with none) their oldest queued write;
+    the longest waiting first, as many as a dispatcher sends to at once (so no lease runs down in a queue)."""
+    queued_since = select(func.min(OUTBOX.c.created_at)).where(OUTBOX.c.webhook_id == WEBHOOKS.c.id).scalar_subquery()
+    due = func.coalesce(_head_due(), queued_since, type_=UTCDateTime)
     return (
         conn.execute(
-            select(WEBHOOKS)
-            .where(WEBHOOKS.c.active.is_(True), or_(due <= now, queued))
-            .order_by(due.nulls_last())
-            .limit(LINES_PER_CLAIM)
+            select(WEBHOOKS).where(WEBHOOKS.c.active.is_(True), due <= now).order_by(due).limit(SENDING_AT_ONCE)
         )
         .mappings()
         .all()
@@ -152,7 +152,7 @@ def claim(conn: Connection, now: datetime, dialect: str) -> list[Claimed]:
             .where(DELIVERIES.c.id.in_([row["id"] for row in taken]))
             .values(status="sending", locked_until=lease)
         )
-        claimed.append(Claimed(line["id"], line["url"], signing_secrets(line, now), _bodies(conn, taken)))
+        claimed.append(Claimed(line["id"], line["url"], signing_secrets(line, now), _bodies(conn, taken), lease))
     return claimed
 
 
@@ -176,7 +176,7 @@ def _bodies(conn: Connection, deliveries: list[Any]) -> list[Sending]:
         change = changes.get(row["change_id"]) if row["change_id"] else None
         via = (vias.get(change["credential_id"]) or change["via"]) if change else "worker"
         payload = json_text(body(dict(row), dict(change) if change else None, via)).encode()
-        bodies.append(Sending(row["id"], row["attempts"], payload))
+        bodies.append(Sending(row["id"], row["attempts"], row["retry_base"], payload))
     return bodies
 
 
@@ -188,7 +188,8 @@ def _credential_kinds(conn: Connection, ids: set[str]) -> dict[str, str]:
 
 
 def retry_delay(attempt: int, rng: random.Random) -> timedelta | None:
-    """How long to wait after failed attempt number `attempt` (1-based); None when it was the last."""
+    """How long to wait after failed attempt number `attempt` (1-based, counted from the last resend); None when
+    it was the last."""
     if attempt >= MAX_ATTEMPTS:
         return None
     return RETRY_AFTER[attempt - 1] * rng.uniform(1 - JITTER, 1 + JITTER)
@@ -198,15 +199,17 @@ def record(
     conn: Connection,
     webhook_id: str,
     sent: list[tuple[Sending, Outcome]],
+    lease: datetime,
     now: datetime,
     rng: random.Random,
     final: bool = False,
 ) -> None:
     """Logs a line's attempts and moves each delivery on: delivered, waiting for its retry, or failed for good
-    (`final`: no retries, as for a ping). A few statements for the whole line, whatever its length."""
+    (`final`: no retries, as for a ping). A few statements for the whole line, whatever its length. Deliveries
+    deleted meanwhile, or whose lease ran out and passed to another dispatcher, are left alone."""
     ids = [one.id for one, _ in sent]
-    still_there = set(conn.execute(select(DELIVERIES.c.id).where(DELIVERIES.c.id.in_(ids))).scalars())
-    sent = [(one, outcome) for one, outcome in sent if one.id in still_there]  # not deleted meanwhile
+    held = set(conn.execute(select(DELIVERIES.c.id).where(DELIVERIES.c.id.in_(ids), _holding(lease))).scalars())
+    sent = [(one, outcome) for one, outcome in sent if one.id in held]
     if not sent:
         return
     attempts, changes = [], []
@@ -224,7 +227,7 @@ def record(
                 "response": outcome.response,
             }
         )
-        wait = None if outcome.delivered or final else retry_delay(attempt, rng)
+        wait = None if outcome.delivered or final else retry_delay(attempt - one.retry_base, rng)
         status = "succeeded" if outcome.delivered else "failed" if wait is None else "pending"
         changes.append(
             {
@@ -273,23 +276,23 @@ def record_line(
     webhook_id: str,
     sent: list[tuple[Sending, Outcome]],
     unsent: list[str],
+    lease: datetime,
     now: datetime,
     rng: random.Random,
 ) -> None:
     """Records a line's attempts in one transaction, and gives back what was claimed but not sent. (A dispatcher
     that dies before this resends the line's batch once the lease ends: at least once, deduplicated by id.)"""
-    record(conn, webhook_id, sent, now, rng)
-    release(conn, unsent)
-
-
-def release(conn: Connection, delivery_ids: list[str]) -> None:
-    """Gives back claimed deliveries that were not attempted (the line stopped at a failure)."""
-    if delivery_ids:
+    record(conn, webhook_id, sent, lease, now, rng)
+    if unsent:
         conn.execute(
             update(DELIVERIES)
-            .where(DELIVERIES.c.id.in_(delivery_ids), DELIVERIES.c.status == "sending")
+            .where(DELIVERIES.c.id.in_(unsent), _holding(lease))
             .values(status="pending", locked_until=None)
         )
+
+
+def _holding(lease: datetime) -> Any:
+    return and_(DELIVERIES.c.status == "sending", DELIVERIES.c.locked_until == lease)
 
 
 @cache
@@ -318,7 +321,13 @@ def prune_deliveries(conn: Connection, now: datetime) -> int:
 
 
 async def post(
-    client: httpx2.AsyncClient, url: str, secrets: list[str], delivery_id: str, payload: bytes, allow_local: bool
+    client: httpx2.AsyncClient,
+    url: str,
+    secrets: list[str],
+    delivery_id: str,
+    payload: bytes,
+    allow_local: bool,
+    timeout: float = TIMEOUT,
 ) -> Outcome:
     """One signed POST to the address the URL's host resolved to, once it is checked; redirects are not followed."""
     started, clock = utcnow(), time.perf_counter()
@@ -329,19 +338,28 @@ async def post(
         return Outcome(delivered, status, latency, error, response, started)
 
     try:
-        target = await resolve(url, allow_local)
+        with anyio.fail_after(timeout):  # the whole attempt, name lookup and a slowly trickled answer included
+            target = await resolve(url, allow_local)
+            address, host_headers, extensions = pinned_request(target)
+            headers = host_headers | signed_headers(secrets, delivery_id, int(started.timestamp()), payload)
+            headers["User-Agent"] = f"mcp-crm/{__version__} (webhooks)"
+            request = client.build_request("POST", address, content=payload, headers=headers, extensions=extensions)
+            response = await client.send(request, stream=True)
+            try:
+                head = b""
+                async for chunk in response.aiter_bytes():
+                    head += chunk
+                    if len(head) >= RESPONSE_READ:
+                        break
+            finally:
+                await response.aclose()
     except TargetRefused as exc:
         return outcome(None, str(exc))
-    address, host_headers, extensions = pinned_request(target)
-    headers = host_headers | signed_headers(secrets, delivery_id, int(started.timestamp()), payload)
-    headers["User-Agent"] = f"mcp-crm/{__version__} (webhooks)"
-    try:
-        response = await client.post(address, content=payload, headers=headers, extensions=extensions)
-    except httpx2.TimeoutException:
-        return outcome(None, f"no answer within {client.timeout.read or TIMEOUT:g} s")
+    except TimeoutError:
+        return outcome(None, f"no answer within {timeout:g} s")
     except httpx2.HTTPError as exc:
         return outcome(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-    text = response.text[:RESPONSE_KEPT] or None
+    text = head.decode(response.encoding or "utf-8", errors="replace")[:RESPONSE_KEPT] or None
     error = None
     if response.is_redirect:
         error = f"redirected to {response.headers.get('location', '?')}; redirects are not followed"
@@ -379,22 +397,32 @@ class Dispatcher:
         dialect = self.db.dialect
         claimed = await self.db.write(lambda conn: claim(conn, now, dialect))
         attempts = [0]
-        limiter = anyio.CapacityLimiter(SENDING_AT_ONCE)
 
         async def send_line(line: Claimed) -> None:
             sent: list[tuple[Sending, Outcome]] = []
-            async with limiter, _client(self.timeout) as client:
-                for one in line.deliveries:
-                    outcome = await post(client, line.url, line.secrets, one.id, one.body, self.allow_local)
-                    sent.append((one, outcome))
-                    if not outcome.delivered:
-                        break  # the rest of the line waits for this one's retry
-            attempts[0] += len(sent)
-            unsent = [one.id for one in line.deliveries[len(sent) :]]
-            work = partial(
-                record_line, webhook_id=line.webhook_id, sent=sent, unsent=unsent, now=self.clock(), rng=self.rng
-            )
-            await self.db.write(work)
+            try:
+                async with _client(self.timeout) as client:
+                    for one in line.deliveries:
+                        outcome = await post(
+                            client, line.url, line.secrets, one.id, one.body, self.allow_local, self.timeout
+                        )
+                        sent.append((one, outcome))
+                        if not outcome.delivered:
+                            break  # the rest of the line waits for this one's retry
+                attempts[0] += len(sent)
+                unsent = [one.id for one in line.deliveries[len(sent) :]]
+                work = partial(
+                    record_line,
+                    webhook_id=line.webhook_id,
+                    sent=sent,
+                    unsent=unsent,
+                    lease=line.lease,
+                    now=self.clock(),
+                    rng=self.rng,
+                )
+                await self.db.write(work)
+            except Exception:  # this line's deliveries go again when their lease ends; the other lines go on
+                log.exception("delivering to webhook %s failed", line.webhook_id)
 
         async with anyio.create_task_group() as group:
             for line in claimed:
@@ -442,19 +470,18 @@ async def ping(
                 "message": "A test event from mcp-crm: this endpoint receives its webhooks.",
             },
         }
-        conn.execute(
-            insert(DELIVERIES).values(
-                row | {"status": "sending", "locked_until": now + timedelta(seconds=timeout + 30)}
-            )
-        )
+        conn.execute(insert(DELIVERIES).values(row | {"status": "sending", "locked_until": lease}))
         return webhook, row
 
+    lease = now + timedelta(seconds=timeout + 30)
     webhook, row = await db.write(start)
     async with _client(timeout) as client:
         payload = json_text(row["payload"]).encode()
-        outcome = await post(client, webhook["url"], signing_secrets(webhook, now), row["id"], payload, allow_local)
-    sent = [(Sending(row["id"], 0, payload), outcome)]
-    await db.write(partial(record, webhook_id=webhook_id, sent=sent, now=utcnow(), rng=random.Random(), final=True))
+        secrets = signing_secrets(webhook, now)
+        outcome = await post(client, webhook["url"], secrets, row["id"], payload, allow_local, timeout)
+    sent = [(Sending(row["id"], 0, 0, payload), outcome)]
+    work = partial(record, webhook_id=webhook_id, sent=sent, lease=lease, now=utcnow(), rng=random.Random(), final=True)
+    await db.write(work)
     return {
         "delivery_id": row["id"],
         "delivered": outcome.delivered,

@@ -5,10 +5,10 @@ into one delivery per event (`expand`), off the write's path."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from mcp_crm.entities import Entity
 from mcp_crm.ids import new_id
@@ -19,28 +19,35 @@ PLACE_BITS = 20  # a delivery's sequence is its write's place in line, then its 
 
 
 def enqueue(conn: Connection, workspace_id: str, entity: Entity, action: str, events: list[dict[str, Any]]) -> None:
-    """Queues the change events just recorded (rows of change_events) for the workspace's active subscriptions.
+    """Queues the change events just recorded (rows of change_events) for the workspace's subscriptions.
 
     Taking a place in line locks each subscription's row until the transaction ends, so a later write's events
     line up behind these once this one commits: a line's order is commit order."""
     taken = conn.execute(
         update(WEBHOOKS)
-        .where(WEBHOOKS.c.workspace_id == workspace_id, WEBHOOKS.c.active.is_(True))
+        .where(WEBHOOKS.c.workspace_id == workspace_id, queues())
         .values(last_sequence=WEBHOOKS.c.last_sequence + 1)
         .returning(WEBHOOKS.c.id, WEBHOOKS.c.events, WEBHOOKS.c.last_sequence)
     ).all()
     if not taken:
         return
+    now = datetime.now(UTC)
     named = [
         (event["id"], name) for event in events for name in names_of(entity, action, event["before"], event["after"])
     ]
     rows = [
-        {"id": new_id(), "webhook_id": webhook_id, "sequence": place, "events": wanted}
+        {"id": new_id(), "webhook_id": webhook_id, "sequence": place, "events": wanted, "created_at": now}
         for webhook_id, patterns, place in taken
         if (wanted := [[change_id, name] for change_id, name in named if wants(patterns, name)])
     ]
     if rows:
         conn.execute(insert(OUTBOX), rows)
+
+
+def queues() -> Any:
+    """Subscriptions that take events: active ones, and those the dispatcher turned off after failing for days
+    (they keep their events for when they are turned back on; an admin's pause does not)."""
+    return or_(WEBHOOKS.c.active.is_(True), WEBHOOKS.c.disabled_reason.is_not(None))
 
 
 def take_place(conn: Connection, webhook_id: str) -> int:
@@ -92,6 +99,7 @@ def delivery(
         "payload": payload,
         "status": "pending",
         "attempts": 0,
+        "retry_base": 0,
         "next_attempt_at": now,
         "created_at": now,
     }
