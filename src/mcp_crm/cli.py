@@ -98,6 +98,8 @@ def _logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for client in ("httpx2", "httpcore2"):  # they log each webhook URL, whose path is often the receiver's secret
+        logging.getLogger(client).setLevel(logging.WARNING)
 
 
 @app.command()
@@ -666,6 +668,41 @@ def webhooks_list(database_url: DatabaseUrl, workspace: WebhookWorkspace = "loca
     )
 
 
+@webhooks.command("update")
+def webhooks_update(
+    database_url: DatabaseUrl,
+    webhook_id: str,
+    url: Annotated[str | None, typer.Option(help="A new https URL.")] = None,
+    events: Annotated[str | None, typer.Option(help="Comma-separated event names, <entity>.* or *.")] = None,
+    active: Annotated[bool | None, typer.Option("--active/--paused", help="Resume or pause it.")] = None,
+    workspace: WebhookWorkspace = "local",
+    allow_local_webhooks: AllowLocalWebhooks = False,
+) -> None:
+    """Change a subscription's URL or events, or pause and resume it."""
+    changes = {"url": url, "events": _names(events) if events else None, "active": active}
+    changes = {name: value for name, value in changes.items() if value is not None}
+    if not changes:
+        err.print("[red]Nothing to change: give --url, --events, --active or --paused.[/red]")
+        raise typer.Exit(2)
+    done = _webhook_call(
+        database_url,
+        workspace,
+        lambda crm, actor: crm.webhooks_update(actor, webhook_id, changes),
+        allow_local_webhooks,
+    )
+    state = "active" if done["active"] else "paused"
+    out.print(f"[green]Updated[/green] {done['id']} -> {done['url']}: {', '.join(done['events'])} ({state})")
+
+
+@webhooks.command("rotate-secret")
+def webhooks_rotate_secret(database_url: DatabaseUrl, webhook_id: str, workspace: WebhookWorkspace = "local") -> None:
+    """Print a new signing secret once; the old one keeps signing beside it for 24 hours."""
+    done = _webhook_call(database_url, workspace, lambda crm, actor: crm.webhooks_rotate_secret(actor, webhook_id))
+    until = done["previous_secret_expires_at"]
+    err.print(f"New secret for {done['id']}; the old one also signs until {until:%Y-%m-%d %H:%M} UTC:")
+    print(done["secret"])
+
+
 @webhooks.command("delete")
 def webhooks_delete(database_url: DatabaseUrl, webhook_id: str, workspace: WebhookWorkspace = "local") -> None:
     """Delete a subscription and its delivery log."""
@@ -737,3 +774,146 @@ def webhooks_resend(
 def version() -> None:
     """Print the version."""
     out.print(__version__)
+
+
+@app.command("install")
+def install_client(
+    client: Annotated[str, typer.Argument(help="claude-desktop, cursor, claude-code or vscode.", metavar="CLIENT")],
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="MCP_CRM_DATABASE_URL",
+            help="The database the client's server opens; crm.db in your user data folder when left out.",
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="The entry's name in the client's config.")] = "mcp-crm",
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Change this config file instead of the client's usual one.")
+    ] = None,
+    print_only: Annotated[
+        bool, typer.Option("--print", help="Only show the entry and the file it belongs in; write nothing.")
+    ] = False,
+) -> None:
+    """Add mcp-crm to an MCP client's config (other servers and settings are kept; the old file is backed up)."""
+    from rich.json import JSON
+    from rich.markup import escape
+
+    from mcp_crm import clients
+
+    which = _client(client)
+    spec = clients.CLIENTS[which]
+    path = config.expanduser().absolute() if config else clients.config_path(which)
+    entry = clients.server_entry(which, database_url)
+    if print_only:
+        out.print(f"Add this to {escape(str(path))} ({spec.label}):", soft_wrap=True)
+        out.print(JSON(json.dumps({spec.servers_key: {name: entry}})), soft_wrap=True)
+        return
+    try:
+        change = clients.install(which, path, name, entry)
+    except (clients.ConfigError, OSError) as exc:
+        err.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    shown = escape(str(change.path))
+    if change.outcome is clients.Outcome.unchanged:
+        out.print(f"[green]{escape(name)}[/green] is already in {shown}; nothing changed.", soft_wrap=True)
+    else:
+        verb = "Added" if change.outcome is clients.Outcome.added else "Updated"
+        out.print(f"[green]{verb} {escape(name)}[/green] in {spec.label}'s config {shown}", soft_wrap=True)
+        if change.backup:
+            out.print(f"Backup of the previous file: {escape(str(change.backup))}", soft_wrap=True)
+        out.print(f"It starts: {escape(' '.join([entry['command'], *entry['args']]))}", soft_wrap=True)
+    if change.others:
+        out.print(
+            f"[yellow]Note:[/yellow] {escape(', '.join(change.others))} in the same file also starts mcp-crm; "
+            f"remove duplicates with `mcp-crm uninstall {which} --name ...`.",
+            soft_wrap=True,
+        )
+    if change.outcome is not clients.Outcome.unchanged:
+        out.print(f"Next: {spec.next_step}", soft_wrap=True)
+
+
+@app.command("uninstall")
+def uninstall_client(
+    client: Annotated[str, typer.Argument(help="claude-desktop, cursor, claude-code or vscode.", metavar="CLIENT")],
+    name: Annotated[str, typer.Option("--name", help="The entry's name in the client's config.")] = "mcp-crm",
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Change this config file instead of the client's usual one.")
+    ] = None,
+) -> None:
+    """Remove mcp-crm's entry from an MCP client's config (only that entry; the old file is backed up)."""
+    from rich.markup import escape
+
+    from mcp_crm import clients
+
+    which = _client(client)
+    spec = clients.CLIENTS[which]
+    path = config.expanduser().absolute() if config else clients.config_path(which)
+    try:
+        change = clients.uninstall(which, path, name)
+    except (clients.ConfigError, OSError) as exc:
+        err.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    if change.outcome is clients.Outcome.absent:
+        out.print(f"No {escape(name)} entry in {escape(str(path))}; nothing to remove.", soft_wrap=True)
+        return
+    out.print(f"[green]Removed {escape(name)}[/green] from {spec.label}'s config {escape(str(path))}", soft_wrap=True)
+    if change.backup:
+        out.print(f"Backup of the previous file: {escape(str(change.backup))}", soft_wrap=True)
+    out.print(f"Next: {spec.next_step}", soft_wrap=True)
+
+
+def _client(name: str) -> Any:
+    from mcp_crm.clients import ClientId
+
+    try:
+        return ClientId(name)
+    except ValueError:
+        known = ", ".join(c.value for c in ClientId)
+        raise typer.BadParameter(f"{name!r} is not one of {known}.", param_hint="CLIENT") from None
+
+
+@app.command()
+def doctor(database_url: DatabaseUrl) -> None:
+    """Check the database, the data folder, the configured clients and the HTTP settings, and say how to fix
+    what is wrong. Changes nothing. Exit code 1 when a check finds a problem."""
+    from rich.markup import escape
+
+    from mcp_crm import clients
+    from mcp_crm.settings import data_dir
+
+    init_command = "mcp-crm init"
+    if database_url != default_database_url():
+        init_command += f" --database-url {make_url(database_url).render_as_string(hide_password=True)}"
+    client_checks = [clients.check_client(c, clients.config_path(c)) for c in clients.ClientId]
+    checks = [
+        clients.check_database(database_url, init_command),
+        clients.check_data_dir(data_dir()),
+        clients.check_version(),
+        *client_checks,
+        clients.check_http(),
+    ]
+    styles = {
+        clients.Status.ok: "green",
+        clients.Status.info: "dim",
+        clients.Status.warning: "yellow",
+        clients.Status.problem: "red",
+    }
+    table = Table(title="mcp-crm doctor", title_justify="left")
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail", overflow="fold")
+    for check in checks:
+        status = f"[{styles[check.status]}]{check.status.value}[/{styles[check.status]}]"
+        table.add_row(escape(check.name), status, escape(check.detail))
+    out.print(table)
+    # fixes below the table, unwrapped, so commands can be copied whole
+    for check in checks:
+        if check.fix and check.status in (clients.Status.warning, clients.Status.problem):
+            style = styles[check.status]
+            out.print(f"[{style}]{escape(check.name)}[/{style}]: {escape(check.fix)}", soft_wrap=True)
+    if not any(c.status is clients.Status.ok for c in client_checks):
+        out.print("No client is set up yet: mcp-crm install claude-desktop (or cursor, claude-code, vscode)")
+    if any(c.status is clients.Status.problem for c in checks):
+        raise typer.Exit(1)
