@@ -22,6 +22,7 @@ from mcp_crm import __version__
 from mcp_crm.catalog.auth import CrmAccessToken, KeyVerifier
 from mcp_crm.catalog.consent import add_consent_routes
 from mcp_crm.catalog.oauth import CrmOAuthProvider
+from mcp_crm.catalog.prompts import add_prompts
 from mcp_crm.catalog.resources import add_record_resources
 from mcp_crm.catalog.tools import AppState, CrmTool
 from mcp_crm.catalog.workspace_tools import all_tools
@@ -131,6 +132,7 @@ def build_server(
         return JSONResponse({"status": "ok", "version": __version__})
 
     add_record_resources(server)
+    add_prompts(server)
     if provider is not None:
         add_consent_routes(server, provider)
     return server
