@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from mcp_crm import __version__
 from mcp_crm.settings import default_database_url
+from mcp_crm.store import Database
 from mcp_crm.store.database import UnsupportedDatabase
 
 app = typer.Typer(
@@ -256,14 +257,19 @@ def catalog(
 
 def _in_database(database_url: str, work: Callable[[Connection], T], write: bool = True) -> T:
     """Runs one unit of work on the (migrated) database; a CrmError is a red line and exit code 1."""
+    return _with_database(database_url, lambda db: db.write(work) if write else db.read(work))
+
+
+def _with_database(database_url: str, use: Callable[[Database], Awaitable[T]]) -> T:
+    """Opens and migrates the database and runs `use` on it; a CrmError is a red line and exit code 1."""
     from mcp_crm.errors import CrmError
-    from mcp_crm.store import Database, migrate
+    from mcp_crm.store import migrate
 
     async def run() -> T:
         db = Database(database_url)
         try:
             await migrate(db)
-            return await (db.write(work) if write else db.read(work))
+            return await use(db)
         finally:
             await db.dispose()
 
@@ -599,33 +605,20 @@ app.add_typer(webhooks, name="webhooks")
 
 def _webhook_call(database_url: str, workspace: str, call: Callable[[Any, Any], Any], allow_local: bool = False) -> Any:
     """Runs one Crm webhook call as the workspace's owner, via the CLI."""
-    from mcp_crm.errors import CrmError
     from mcp_crm.operations import Crm
     from mcp_crm.operations.access import find_workspace, workspace_owner
     from mcp_crm.operations.actor import Actor
     from mcp_crm.operations.workspace import LOCAL_SLUG, local_actor
-    from mcp_crm.store import Database, migrate
 
-    async def run() -> Any:
-        db = Database(database_url)
-        try:
-            await migrate(db)
+    def owner(conn: Connection) -> Actor:
+        found = find_workspace(conn, workspace)["id"]
+        return Actor(workspace_id=found, user_id=workspace_owner(conn, found), via="cli")
 
-            def owner(conn: Connection) -> Actor:
-                found = find_workspace(conn, workspace)["id"]
-                return Actor(workspace_id=found, user_id=workspace_owner(conn, found), via="cli")
+    async def run(db: Database) -> Any:
+        actor = await (local_actor(db, via="cli") if workspace == LOCAL_SLUG else db.read(owner))
+        return await call(Crm(db, allow_local), actor)
 
-            actor = await (local_actor(db, via="cli") if workspace == LOCAL_SLUG else db.read(owner))
-            return await call(Crm(db, allow_local), actor)
-        finally:
-            await db.dispose()
-
-    try:
-        with _explained_database_errors(database_url):
-            return anyio.run(run)
-    except CrmError as exc:
-        err.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    return _with_database(database_url, run)
 
 
 WebhookWorkspace = Annotated[
