@@ -38,9 +38,11 @@ def test_every_tool_has_title_hints_and_schemas(tools):
         assert tool["outputSchema"]["type"] == "object", tool["name"]
         entity = entity_of(tool["name"])
         verb = tool["name"][len(entity) + 1 :] if entity else tool["name"].rsplit("_", 1)[-1]
-        reads = ("get", "list", "config", "me", "summary", "schema", "search", "fetch", "timeline")
+        reads = ("get", "list", "config", "me", "summary", "schema", "search", "fetch", "timeline", "find_duplicates")
         assert hints["readOnlyHint"] == (verb in reads), tool["name"]
-        assert hints.get("destructiveHint", False) == (verb.startswith("delete") or verb == "purge"), tool["name"]
+        assert hints.get("destructiveHint", False) == (verb.startswith("delete") or verb in ("purge", "merge")), tool[
+            "name"
+        ]
 
 
 def test_descriptions_tell_a_model_what_to_send(tools):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, create_model
 from mcp_crm.catalog.dashboard_tools import dashboard_tools
 from mcp_crm.catalog.descriptions import FILTER_SYNTAX
 from mcp_crm.catalog.link_tools import link_tools
+from mcp_crm.catalog.merge_tools import merge_tools
 from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, MAX_BULK, PREVIEW, NoArguments, ToolInput, outputs
 from mcp_crm.catalog.pipeline_tools import pipeline_tools
 from mcp_crm.catalog.schema_tools import schema_tools
@@ -129,6 +130,7 @@ def all_tools() -> tuple[CrmTool, ...]:
     tools += pipeline_tools()
     tools += search_tools()
     tools += link_tools()
+    tools += merge_tools()
     tools += schema_tools()
     tools += timeline_tools()
     tools += dashboard_tools()

@@ -20,6 +20,7 @@ from mcp_crm.operations.audit import list_changes
 from mcp_crm.operations.config import describe_entity
 from mcp_crm.operations.dashboard import crm_summary, resolve_period
 from mcp_crm.operations.idempotency import Idempotency, remember, replay
+from mcp_crm.operations.merge import Prefer, find_duplicates, merge_records
 from mcp_crm.operations.pipeline import convert_lead, reorder_stages
 from mcp_crm.operations.preview import Journal, confirm_token, confirmed, journaling, rehearsing
 from mcp_crm.operations.reads import ListPage, ListQuery, get_record, list_records
@@ -347,3 +348,29 @@ class Crm:
 
     async def webhook_deliveries_resend(self, actor: Actor, ids: list[str]) -> list[dict[str, Any]]:
         return await self._write(actor, lambda c: resend_deliveries(c, actor, list(dict.fromkeys(ids))), None)
+
+    async def find_duplicates(
+        self,
+        actor: Actor,
+        entity: Entity,
+        record_id: str | None = None,
+        by: list[str] | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Groups of likely duplicate contacts or organizations, or those of one record. See operations/merge.py."""
+        return await self._read(lambda c: find_duplicates(c, actor, entity, record_id, by, limit, cursor))
+
+    async def merge(
+        self,
+        actor: Actor,
+        entity: Entity,
+        primary_id: str,
+        duplicate_ids: list[str],
+        prefer: Prefer = "primary",
+        idempotency: Idempotency | None = None,
+    ) -> dict[str, Any]:
+        """Merges the duplicates into the primary and trashes them: {record, merged_ids, fields, moved}."""
+        return await self._write(
+            actor, lambda c: merge_records(c, actor, entity, primary_id, duplicate_ids, prefer), idempotency
+        )
