@@ -910,3 +910,14 @@ def doctor(database_url: DatabaseUrl) -> None:
         out.print("No client is set up yet: mcp-crm install claude-desktop (or cursor, claude-code, vscode)")
     if any(c.status is clients.Status.problem for c in checks):
         raise typer.Exit(1)
+
+
+def _register_transfer_commands() -> None:
+    """export, backup, restore and migrate-store live with their engines in mcp_crm/transfer."""
+    from mcp_crm.transfer import backup_cli, export_cli
+
+    export_cli.register(app)
+    backup_cli.register(app)
+
+
+_register_transfer_commands()

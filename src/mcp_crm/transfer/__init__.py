@@ -1,0 +1,1 @@
+"""Moving data in and out: export, backup and restore, import."""
