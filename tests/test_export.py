@@ -377,3 +377,35 @@ def test_a_failed_export_leaves_an_existing_file_alone(database_url, tmp_path: P
     assert done.exit_code == 1
     assert target.read_text(encoding="utf-8") == "keep me"
     assert [p.name for p in folder.iterdir()] == ["contacts.csv"]
+
+
+async def test_csv_cells_a_spreadsheet_would_run_are_quoted(client, database_url):
+    await call(client, "fields_create", {"entity": "contacts", "label": "Score", "type": "number"})
+    risky = {
+        "first_name": '=HYPERLINK("http://evil.example","click")',
+        "last_name": "@SUM(A1:A9)",
+        "job_title": "+cmd|' /C calc'!A0",
+        "notes": "-2+3+cmd|' /C calc'!A0",
+        "tags": ["=1+1"],
+    }
+    plain = {"phones": [{"value": "+44 20 7946 0000"}], "custom": {"score": -5}}
+    ada = await call(client, "contacts_create", risky | plain)
+
+    done = await export(database_url, "contacts", "--format", "csv")
+
+    assert done.exit_code == 0, done.output
+    header, row = csv_rows(done.stdout)
+    cells = dict(zip(header, row, strict=True))
+    assert {name: cells[name] for name in risky} == {
+        "first_name": '\'=HYPERLINK("http://evil.example","click")',
+        "last_name": "'@SUM(A1:A9)",
+        "job_title": "'+cmd|' /C calc'!A0",
+        "notes": "'-2+3+cmd|' /C calc'!A0",
+        "tags": "'=1+1",
+    }
+    assert (cells["phones"], cells["phone"], cells["custom.score"]) == ("+44 20 7946 0000", "+44 20 7946 0000", "-5")
+
+    lines = await export(database_url, "contacts", "--format", "jsonl")
+    (record,) = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert record == await call(client, "contacts_get", {"id": ada["id"]})  # JSONL is never changed
+    assert record["first_name"] == risky["first_name"]

@@ -3,7 +3,8 @@
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
+from sqlmodel import SQLModel
 
 from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import create_model_for
@@ -379,3 +380,91 @@ async def test_a_merge_that_leaves_the_primary_as_it_was_returns_it_with_its_new
     assert merged["moved"] == [{"entity": "contacts", "through": "contacts.organization_ids", "ids": [ada["id"]]}]
     # the same call again is answered from its idempotency key, not merged twice
     assert await call(client, "organizations_merge", args) == merged
+
+
+async def _naming(database_url, record_id):
+    """{table: rows} of the live rows that hold the id anywhere (history and the record's own trash entry aside)."""
+    db = Database(database_url)
+
+    def read(conn):
+        found = {}
+        for table in SQLModel.metadata.sorted_tables:
+            if table.name in ("change_events", "idempotency_keys"):
+                continue  # what happened, not what points at it now
+            rows = [dict(r) for r in conn.execute(select(table)).mappings()]
+            own = table.name == "trash"  # the record's own entry names it, of course
+            hits = [r for r in rows if record_id in repr(r) and not (own and r["record_id"] == record_id)]
+            if hits:
+                found[table.name] = hits
+        return found
+
+    try:
+        return await db.read(read)
+    finally:
+        await db.dispose()
+
+
+async def test_a_merge_moves_what_the_trash_holds_to_the_primary(client, database_url):
+    await call(client, "fields_create", {"entity": "deals", "label": "Champion", "type": "contact"})
+    primary = await _contact(client, "Ada", "Lovelace")
+    duplicate = await _contact(client, "Ada", "Lovelace")
+    p, d = primary["id"], duplicate["id"]
+    engine = await call(client, "deals_create", {"name": "Engine", "contact_ids": [d], "custom": {"champion": d}})
+    shared = await call(client, "deals_create", {"name": "Shared", "contact_ids": [p, d]})
+    task = await call(client, "tasks_create", {"name": "Write back", "contact_id": d})
+    note = await call(client, "notes_create", {"body": "Met at the fair.", "record_type": "contacts", "record_id": d})
+    club = await call(client, "organizations_create", {"name": "Analytical Society"})
+    await call(client, "contacts_update", {"id": d, "organization_ids": [{"organization_id": club["id"], "role": "x"}]})
+    for entity, record in (("deals", engine), ("deals", shared), ("tasks", task), ("notes", note)):
+        await call(client, f"{entity}_delete", {"id": record["id"]})
+    await call(client, "organizations_delete", {"id": club["id"]})
+
+    merged = await call(client, "contacts_merge", {"primary_id": p, "duplicate_ids": [d]})
+
+    assert [m for m in merged["moved"] if m["through"] == "trash"] == [
+        {"entity": "deals", "through": "trash", "ids": sorted([engine["id"], shared["id"]])},
+        {"entity": "notes", "through": "trash", "ids": [note["id"]]},
+        {"entity": "organizations", "through": "trash", "ids": [club["id"]]},
+        {"entity": "tasks", "through": "trash", "ids": [task["id"]]},
+    ]
+    assert await _naming(database_url, d) == {}  # only history and the duplicate's own trash entry name it
+
+    restored = await call(client, "deals_restore", {"ids": [engine["id"], shared["id"]]})
+    assert restored["notes"] == []
+    engine_back = await call(client, "deals_get", {"id": engine["id"]})
+    assert (_ids(engine_back["contacts"]), engine_back["custom"]) == ([p], {"champion": p})
+    assert _ids((await call(client, "deals_get", {"id": shared["id"]}))["contacts"]) == [p]
+    await call(client, "tasks_restore", {"ids": [task["id"]]})
+    assert (await call(client, "tasks_get", {"id": task["id"]}))["contact_id"] == p
+    await call(client, "notes_restore", {"ids": [note["id"]]})
+    assert (await call(client, "notes_get", {"id": note["id"]}))["record_id"] == p
+    await call(client, "organizations_restore", {"ids": [club["id"]]})
+    members = (await call(client, "organizations_get", {"id": club["id"]}))["contacts"]
+    assert [(m["id"], m["role"]) for m in members] == [(p, "x")]
+
+    # the duplicate's own entry was kept: it still comes back
+    assert (await call(client, "contacts_restore", {"ids": [d]}))["count"] == 1
+
+
+async def test_a_primary_referring_to_a_duplicate_loses_the_reference(client):
+    await call(client, "fields_create", {"entity": "contacts", "label": "Referred by", "type": "contact"})
+    await call(client, "fields_create", {"entity": "contacts", "label": "Mentor", "type": "contact"})
+    primary = await _contact(client, "Ada", "L")
+    duplicate = await _contact(client, "Ada", "L")
+    p, d = primary["id"], duplicate["id"]
+    await call(client, "contacts_update", {"id": p, "custom": {"referred_by": d}})
+    await call(client, "contacts_update", {"id": d, "custom": {"mentor": p}})
+
+    merged = await call(client, "contacts_merge", {"primary_id": p, "duplicate_ids": [d]})
+
+    assert merged["record"]["custom"] == {}  # neither points at the primary itself or at the trash
+    assert (await call(client, "contacts_get", {"id": p}))["custom"] == {}
+    fields = {f["field"]: f for f in merged["fields"]}
+    assert fields["custom.referred_by"] == {
+        "field": "custom.referred_by",
+        "chosen": None,
+        "from_id": None,
+        "values": [{"id": p, "value": d}],
+        "conflict": False,
+    }
+    assert "custom.mentor" not in fields

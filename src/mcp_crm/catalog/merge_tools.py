@@ -55,7 +55,9 @@ class FieldChoice(BaseModel):
 
 class Moved(BaseModel):
     entity: str = Field(description="The related records' entity.")
-    through: str = Field(description="The field that links them, as <entity>.<field>.")
+    through: str = Field(
+        description="The field that links them, as <entity>.<field>; trash: records in the trash that name a duplicate."
+    )
     ids: list[str] = Field(description="The related records now linked to the primary instead.")
 
 

@@ -22,7 +22,7 @@ from itertools import combinations
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from sqlalchemy import JSON, Connection, Text, cast, select
+from sqlalchemy import JSON, Connection, Text, and_, cast, not_, or_, select, update
 
 from mcp_crm.entities import ENTITIES, Entity, Kind, Link
 from mcp_crm.entities.custom import TYPES, all_definitions, definitions
@@ -45,6 +45,7 @@ from mcp_crm.search import text_condition
 from mcp_crm.search.match import in_fields, matched, query_text, with_near_words
 from mcp_crm.search.terms import digits_of, fuzzable, parse, words
 from mcp_crm.store.search_tables import DOCUMENTS
+from mcp_crm.store.tables import TRASH
 
 Prefer = Literal["primary", "newest"]
 
@@ -503,6 +504,7 @@ def merge_records(
         _update(conn, actor, other, items, follow_up=True)
     own_links = [(rid, changes[entity.name][rid]) for rid in duplicates if changes[entity.name].get(rid)]
     _update(conn, actor, entity, own_links, follow_up=True)
+    _move_trashed_references(conn, actor, entity, ids, moved)
     trash_records(conn, actor, entity, duplicates, bulk=True)
     primary_changes = changes[entity.name][primary_id]
     if primary_changes:
@@ -532,15 +534,17 @@ def _merged_fields(
     ranked: list[dict[str, Any]],
     primary_changes: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Fills `primary_changes` with the merged values of the primary's own fields; returns the report."""
-    primary = records[0]
+    """Fills `primary_changes` with the merged values of the primary's own fields; returns the report. A
+    reference to one of the merged records is left out (it would point at the primary itself or at the trash)."""
+    primary, merged_ids = records[0], {r["id"] for r in records}
     report = []
     for name, spec in entity.writable.items():
         if spec.link is not None:
             continue  # links move with the related records
         if spec.kind is Kind.custom:
             continue
-        values = [(r["id"], r[name]) for r in ranked if not _empty(r[name])]
+        self_reference = spec.kind is Kind.relation and spec.target == entity.name
+        values = _candidates([(r["id"], r[name]) for r in ranked], merged_ids if self_reference else set())
         if spec.kind in (Kind.tags, Kind.objects):
             merged = _union([v for _, v in values], spec.kind)
             if merged != (primary[name] or []):
@@ -549,6 +553,9 @@ def _merged_fields(
             continue
         chosen = _pick(values)
         if chosen is None:
+            if self_reference and primary[name] in merged_ids - {primary["id"]}:
+                primary_changes[name] = None
+                report.append(_cleared(name, primary["id"], primary[name]))
             continue
         source, value = chosen
         conflict = len({repr(v) for _, v in values}) > 1
@@ -559,6 +566,17 @@ def _merged_fields(
     if "custom" in entity.writable:
         report += _merged_custom(conn, actor, entity, records, ranked, primary_changes)
     return report
+
+
+def _candidates(values: list[tuple[str, Any]], left_out: set[str]) -> list[tuple[str, Any]]:
+    """The (record id, value) pairs with a value, but for values in `left_out` (ids: other values are lists)."""
+    return [(rid, v) for rid, v in values if not _empty(v) and not (left_out and v in left_out)]
+
+
+def _cleared(field: str, primary_id: str, held: str) -> dict[str, Any]:
+    """The report of a reference the primary held to one of the duplicates, now cleared: it would point at the
+    trash, and no other record offered a value."""
+    return _choice(field, None, None, [(primary_id, held)], conflict=False)
 
 
 def _pick(values: list[tuple[str, Any]]) -> tuple[str, Any] | None:
@@ -614,11 +632,8 @@ def _merged_custom(
     primary, report, changed = records[0], [], {}
     for key, definition in definitions(conn, actor.workspace_id, entity).items():
         self_reference = TYPES[definition["type"]].target == entity.name
-        values = [
-            (r["id"], v)
-            for r in ranked
-            if not _empty(v := (r["custom"] or {}).get(key)) and not (self_reference and v in merged_ids)
-        ]
+        held = [(r["id"], (r["custom"] or {}).get(key)) for r in ranked]
+        values = _candidates(held, merged_ids if self_reference else set())
         current = (primary["custom"] or {}).get(key)
         if definition["type"] == "multiple_options":
             merged = _union([v for _, v in values], Kind.tags)
@@ -628,6 +643,9 @@ def _merged_custom(
             continue
         chosen = _pick(values)
         if chosen is None:
+            if self_reference and current in merged_ids - {primary["id"]}:
+                changed[key] = None
+                report.append(_cleared(f"custom.{key}", primary["id"], current))
             continue
         source, value = chosen
         conflict = len({repr(v) for _, v in values}) > 1
@@ -804,3 +822,110 @@ def _move_custom_references(
             custom[key] = primary_id
         if referring:
             moved.append({"entity": other.name, "through": f"{other.name}.custom.{key}", "ids": referring})
+
+
+# ------------------------------------------------------------------------------------------ what the trash holds
+
+
+def _move_trashed_references(
+    conn: Connection, actor: Actor, entity: Entity, ids: list[str], moved: list[dict[str, Any]]
+) -> None:
+    """Trash entries naming a duplicate name the primary instead, so a restore links to it: a trashed record's
+    reference (a task's contact_id, a note's record_id, a custom field), the link rows it had (a trashed deal's
+    contacts) and the references its delete cleared on a duplicate. The duplicates' own entries, made next, are
+    left alone."""
+    primary_id, duplicates = ids[0], set(ids[1:])
+    naming = [
+        cast(column, Text).contains(rid, autoescape=True)
+        for column in (TRASH.c.row, TRASH.c.links, TRASH.c.referenced_by)
+        for rid in sorted(duplicates)
+    ]
+    query = select(TRASH).where(
+        TRASH.c.workspace_id == actor.workspace_id,
+        or_(*naming),
+        not_(and_(TRASH.c.entity == entity.name, TRASH.c.record_id.in_(ids))),
+    )
+    swap = {rid: primary_id for rid in duplicates}
+    custom, link_columns = _custom_references(conn, actor, entity), _link_columns(entity)
+    rewritten: dict[str, list[str]] = defaultdict(list)
+    for entry in conn.execute(query.order_by(TRASH.c.id)).mappings().all():
+        values = {
+            "row": _trashed_row(entity, entry["entity"], dict(entry["row"]), custom, swap),
+            "links": _trashed_links(link_columns, entry["links"], swap),
+            "referenced_by": _trashed_referrers(entity, entry["referenced_by"], swap),
+        }
+        changed = {name: value for name, value in values.items() if value != entry[name]}
+        if changed:
+            conn.execute(update(TRASH).where(TRASH.c.id == entry["id"]).values(changed))
+            rewritten[entry["entity"]].append(entry["record_id"])
+    for name, rids in sorted(rewritten.items()):
+        moved.append({"entity": name, "through": "trash", "ids": sorted(rids)})
+
+
+def _custom_references(conn: Connection, actor: Actor, entity: Entity) -> dict[str, list[str]]:
+    """{entity: [custom field keys]} of the workspace's custom fields that reference this entity."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for definition in all_definitions(conn, actor.workspace_id):
+        if TYPES[definition["type"]].target == entity.name:
+            found[definition["entity"]].append(definition["key"])
+    return found
+
+
+def _trashed_row(
+    entity: Entity, owner: str, row: dict[str, Any], custom: dict[str, list[str]], swap: dict[str, str]
+) -> dict[str, Any]:
+    """A trashed record's row with its references to a duplicate swapped for the primary."""
+    for other, name in _references_to(entity):
+        if other.name == owner and row.get(name) in swap and (name != "record_id" or row["record_type"] == entity.name):
+            row[name] = swap[row[name]]
+    values = dict(row.get("custom") or {})
+    for key in custom.get(owner, []):
+        if isinstance(values.get(key), str) and values[key] in swap:
+            values[key] = swap[values[key]]
+    if custom.get(owner) and values != (row.get("custom") or {}):
+        row["custom"] = values
+    return row
+
+
+def _link_columns(entity: Entity) -> dict[str, tuple[list[str], list[str]]]:
+    """{link table: (columns holding ids of this entity, the table's key)}."""
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for owner in ENTITIES.values():
+        for link in owner.links:
+            table = link.table.__table__  # type: ignore[attr-defined]
+            columns = [link.own_column] if owner is entity else []
+            columns += [link.target_column] if link.target == entity.name else []
+            if columns:
+                held, _ = found.setdefault(table.name, ([], [c.name for c in table.primary_key]))
+                held.extend(c for c in columns if c not in held)
+    return found
+
+
+def _trashed_links(
+    columns: dict[str, tuple[list[str], list[str]]], links: dict[str, list[dict[str, Any]]], swap: dict[str, str]
+) -> dict[str, Any]:
+    """A trashed record's link rows with a duplicate swapped for the primary (`columns`: as _link_columns); a row
+    that becomes one the record already had is dropped (the first one stays), so a restore inserts each link once."""
+    result: dict[str, Any] = {}
+    for table, rows in links.items():
+        if table not in columns:
+            result[table] = rows
+            continue
+        held, key = columns[table]
+        kept: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in rows:
+            row = row | {c: swap[row[c]] for c in held if row.get(c) in swap}
+            kept.setdefault(tuple(row.get(c) for c in key), row)
+        result[table] = list(kept.values())
+    return result
+
+
+def _trashed_referrers(entity: Entity, referenced_by: list[list[str]], swap: dict[str, str]) -> list[list[str]]:
+    """[entity, field, referring id] cleared when the record was trashed: a duplicate that referred to it is the
+    primary now (restoring the record sets the primary's field, if it is still empty)."""
+    result: list[list[str]] = []
+    for other, name, rid in referenced_by:
+        entry = [other, name, swap.get(rid, rid) if other == entity.name else rid]
+        if entry not in result:
+            result.append(entry)
+    return result

@@ -12,9 +12,12 @@ target assigns), API key hashes (SHA-256) and password hashes (scrypt), so keys 
 restore; the file is as sensitive as the database. OAUTH_STATE is left out (see there).
 
 A restore runs in one transaction: it either completes, counts and samples verified, or leaves the target as it
-was. A file from an older schema is loaded into a scratch SQLite database at its revision, upgraded by the
-migrations, then restored from there. `copy_database` (mcp-crm migrate-store) writes a whole database to a scratch
-file with the same code and loads it into an empty one."""
+was; a damaged line (cut-off gzip data, text that is not JSON, a value of the wrong kind, a row the database
+refuses) is named by its number. Webhook subscriptions come back paused unless asked otherwise: a restored copy
+should not send events to the original's receivers unless someone decides it should. A file from an older schema
+is loaded into a scratch SQLite database at its revision, upgraded by the migrations, then restored from there.
+`copy_database` (mcp-crm migrate-store) writes a whole database to a scratch file with the same code and loads it
+into an empty one."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import json
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,7 +61,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import SQLModel
 
@@ -328,35 +332,98 @@ async def backup_workspace(
 
 # --- reading a file ---------------------------------------------------------------------------------------------
 
+Rows = Iterator[tuple[int, Any]]  # (line number, the line as parsed)
+# what reading a damaged gzip file raises: a cut-off or corrupt stream, bytes that are not UTF-8, a bad CRC
+UNREADABLE = (OSError, EOFError, zlib.error, UnicodeDecodeError)
+
+
+class Damaged(Exception):
+    """A line of the file that cannot be restored, and why; `_input` names the file in the CrmError it becomes.
+    `refused`: the database refused the row (it breaks a rule of the schema, or clashes with a row already there)."""
+
+    def __init__(self, line: int, reason: str, refused: bool = False) -> None:
+        super().__init__(line, reason)
+        self.line, self.reason, self.refused = line, reason, refused
+
+
+def _damage_report(path: Path, damage: Damaged) -> CrmError:
+    clash = ", or that row clashes with one already in this database" if damage.refused else ""
+    return CrmError(
+        f"The backup {path} is damaged at line {damage.line} ({damage.reason}){clash}; nothing was restored."
+    )
+
+
+def _unreadable(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text: {exc.reason}"
+    if isinstance(exc, EOFError | zlib.error):
+        return f"the compressed data is cut off or corrupt: {exc}"
+    return str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
+
+
+def _lines(stream: IO[bytes]) -> Rows:
+    """The file's lines, parsed. Read as bytes and decoded line by line, so an error names its own line (a text
+    stream decodes ahead, and would name a line before it)."""
+    number = 0
+    while True:
+        number += 1
+        try:
+            line = stream.readline()
+            if not line:
+                return
+            parsed = json.loads(line.decode("utf-8"))
+        except UNREADABLE as exc:
+            raise Damaged(number, _unreadable(exc)) from None
+        except ValueError as exc:
+            raise Damaged(number, f"not a JSON line: {exc}") from None
+        yield number, parsed
+
+
+def _check_header(header: Any) -> dict[str, Any]:
+    """The header's shape, so a damaged one is named rather than failing somewhere later."""
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise Damaged(1, f"no {FORMAT} header; is it a file `mcp-crm backup` wrote?")
+    if not isinstance(header.get("version"), int) or not isinstance(header.get("revision"), str):
+        raise Damaged(1, "the header has no format version or schema revision")
+    tables = header.get("tables")
+    if not (isinstance(tables, list) and all(map(_table_spec, tables)) and isinstance(header.get("rows"), int)):
+        raise Damaged(1, "the header's list of tables is incomplete")
+    shown = header.get("workspace")
+    if header.get("scope") == "workspace" and not (
+        isinstance(shown, dict) and all(isinstance(shown.get(k), str) for k in ("id", "slug", "name"))
+    ):
+        raise Damaged(1, "the header does not say which workspace it holds")
+    return header
+
+
+def _table_spec(spec: Any) -> bool:
+    return (
+        isinstance(spec, dict)
+        and isinstance(spec.get("name"), str)
+        and isinstance(spec.get("count"), int)
+        and isinstance(spec.get("key"), list)
+        and isinstance(spec.get("columns"), list)
+        and all(isinstance(c, list) and len(c) == 2 and c[1] in KINDS for c in spec["columns"])
+    )
+
 
 @contextmanager
-def _input(path: Path) -> Iterator[tuple[dict[str, Any], Iterator[dict[str, Any]]]]:
-    """The file's header and its rows, read as they are used."""
+def _input(path: Path) -> Iterator[tuple[dict[str, Any], Rows]]:
+    """The file's header and its rows, read as they are used. A damaged line, found here or while the rows are
+    loaded, ends in a CrmError naming the file and the line."""
     try:
-        stream = gzip.open(path, "rt", encoding="utf-8")  # noqa: SIM115 (closed below)
+        stream = gzip.open(path, "rb")  # noqa: SIM115 (closed below)
     except OSError as exc:
         raise CrmError(f"Cannot read {path}: {exc.strerror or exc}") from None
     with stream:
         try:
-            header = json.loads(stream.readline() or "null")
-        except (OSError, EOFError, ValueError) as exc:
-            raise CrmError(f"{path} is not an mcp-crm backup ({exc}).") from None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise CrmError(f"{path} is not an mcp-crm backup (no {FORMAT} header).")
-        if header.get("version", 0) > VERSION:
-            raise CrmError(f"{path} is format version {header['version']}; this mcp-crm reads up to {VERSION}.")
-
-        def rows() -> Iterator[dict[str, Any]]:
-            try:
-                for number, line in enumerate(stream, start=2):
-                    try:
-                        yield json.loads(line)
-                    except ValueError:
-                        raise CrmError(f"{path} is damaged at line {number}; nothing was restored.") from None
-            except (OSError, EOFError) as exc:
-                raise CrmError(f"{path} is damaged ({exc}); nothing was restored.") from None
-
-        yield header, rows()
+            lines = _lines(stream)
+            header = _check_header(next(lines, (1, None))[1])
+            if header["version"] > VERSION:
+                raise CrmError(f"{path} is format version {header['version']}; this mcp-crm reads up to {VERSION}.")
+            yield header, lines
+        except Damaged as damage:
+            raise _damage_report(path, damage) from None
 
 
 @dataclass
@@ -368,50 +435,131 @@ class Loaded:
 def load(
     conn: Connection,
     header: dict[str, Any],
-    rows: Iterator[dict[str, Any]],
+    rows: Rows,
     progress: Progress | None = None,
     change: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
     label: str = "Restoring",
 ) -> Loaded:
     """Inserts the file's rows, BATCH at a time, into the tables as the header describes them; `change` may
-    rewrite a row (as the file has it) first. Keeps an even sample of each table's rows for `verify`."""
+    rewrite a row (as the file has it) first. Keeps an even sample of each table's rows for `verify`. Raises
+    Damaged for a line that is out of place, holds a bad value or is refused by the database."""
     specs = {t["name"]: t for t in header["tables"]}
     order = list(specs)
     columns = {n: [(c, k) for c, k in s["columns"]] for n, s in specs.items()}
     raws = {n: _raw_table(n, columns[n], s["key"]) for n, s in specs.items()}
     loaded = Loaded()
     task = progress.add_task(label, total=header["rows"]) if progress else None
-    batch: list[dict[str, Any]] = []
-    current, position, step, seen = "", -1, 1, 0
+    batch: list[tuple[int, dict[str, Any]]] = []  # (line number, row as inserted)
+    current, position, step, seen, number = "", -1, 1, 0, 1
 
     def flush() -> None:
         if batch:
-            conn.execute(insert(raws[current]), [_decode(columns[current], r) for r in batch])
+            _insert(conn, raws[current], batch)
             loaded.counts[current] = loaded.counts.get(current, 0) + len(batch)
             if progress is not None and task is not None:
                 progress.advance(task, len(batch))
             batch.clear()
 
-    for line in rows:
+    for number, line in rows:
         name, row = (line.get("table"), line.get("row")) if isinstance(line, dict) else (None, None)
         if name != current:
             flush()
             if name not in specs or order.index(name) <= position:
-                raise CrmError(f"The backup is damaged: rows of table {name!r} out of place. Nothing was restored.")
+                raise Damaged(number, f"rows of table {name!r} out of place")
             current, position = name, order.index(name)
             step, seen = max(1, specs[name]["count"] // SAMPLE), 0
         if not isinstance(row, dict) or row.keys() != {c for c, _ in columns[name]}:
-            raise CrmError(f"The backup is damaged: a {name} row lacks the table's columns. Nothing was restored.")
+            raise Damaged(number, f"a {name} row without the table's columns")
         if change is not None:
             row = change(name, row)
         if seen % step == 0:
             loaded.samples.setdefault(name, []).append(row)
         seen += 1
-        batch.append(row)
+        batch.append((number, _decode_line(number, name, columns[name], row)))
         if len(batch) >= BATCH:
             flush()
     flush()
+    _check_complete(specs, loaded, number + 1)
     return loaded
+
+
+# what each kind of value is in a file, checked before it reaches the database (which may take anything)
+VALID: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "str": ("text", lambda v: isinstance(v, str)),
+    "int": ("a 64-bit integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and -(2**63) <= v < 2**63),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "date": ("an ISO date", lambda v: isinstance(v, str)),
+    "datetime": ("an ISO date and time", lambda v: isinstance(v, str)),
+    "json": ("JSON text", lambda v: isinstance(v, str) and _is_json(v)),
+}
+
+
+def _is_json(value: str) -> bool:
+    try:
+        json.loads(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _decode_line(number: int, table: str, columns: Sequence[tuple[str, str]], row: dict[str, Any]) -> dict[str, Any]:
+    """The row as column values; a value of the wrong kind (or an unreadable date) is a Damaged line."""
+    decoded = {}
+    for name, kind in columns:
+        value = row[name]
+        if value is not None:
+            what, valid = VALID[kind]
+            ok = valid(value)
+            if ok and kind in DECODE:
+                try:
+                    value = DECODE[kind](value)
+                except ValueError:
+                    ok = False
+            if not ok:
+                raise Damaged(number, f"{table}.{name} is {_shown(row[name])}, not {what}")
+        decoded[name] = value
+    return decoded
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _insert(conn: Connection, raw: Table, batch: list[tuple[int, dict[str, Any]]]) -> None:
+    """Inserts a batch in a savepoint, so a refused row can be found (a failed statement ends a PostgreSQL
+    transaction, but not the savepoint around it)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(raw), [row for _, row in batch])
+    except StatementError as exc:
+        raise _refused_line(conn, raw, batch, exc) from None
+
+
+def _refused_line(
+    conn: Connection, raw: Table, batch: list[tuple[int, dict[str, Any]]], error: StatementError
+) -> Damaged:
+    """The first row of a refused batch the database refuses on its own (rows before it are inserted again,
+    which does not matter: the restore is ending)."""
+    for number, row in batch:
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(raw), [row])
+        except StatementError as exc:
+            error, line = exc, number
+            break
+    else:
+        line = batch[0][0]
+    reason = " ".join(str(error.orig).split())
+    return Damaged(line, f"{raw.name}: {reason}", refused=isinstance(error, IntegrityError))
+
+
+def _check_complete(specs: dict[str, dict[str, Any]], loaded: Loaded, end: int) -> None:
+    for name, spec in specs.items():
+        if (found := loaded.counts.get(name, 0)) != spec["count"]:
+            # fewer rows: the file was cut where it ends; more: the header is wrong
+            line = end if found < spec["count"] else 1
+            raise Damaged(line, f"the header lists {spec['count']} {name} rows but the file has {found}")
 
 
 def verify(conn: Connection, header: dict[str, Any], plan: list[Part], loaded: Loaded) -> None:
@@ -460,7 +608,7 @@ def _check_schema(header: dict[str, Any], plan: list[Part]) -> None:
     if [(t["name"], t["columns"], t["key"]) for t in header["tables"]] != [
         (p.name, p.spec["columns"], p.spec["key"]) for p in plan
     ]:
-        raise CrmError("The backup's tables do not match its schema revision; it was changed or is damaged.")
+        raise Damaged(1, "its tables do not match its schema revision; it was changed")
 
 
 # --- restoring a workspace --------------------------------------------------------------------------------------
@@ -473,6 +621,7 @@ class Restored:
     rows: int
     tables: int
     upgraded_from: str | None  # the file's revision, when older than the database's
+    paused_webhooks: int = 0  # subscriptions active in the backup, restored paused
 
 
 def _workspaces(conn: Connection, where: ColumnElement[bool]) -> list[dict[str, Any]]:
@@ -494,6 +643,14 @@ def _target(conn: Connection, backed_up: dict[str, Any], into: str | None) -> tu
             f"'{slug}' is another workspace. A restore keeps the backup's ids, so it can only replace "
             f"'{by_id[0]['slug']}' (--into-workspace {by_id[0]['slug']} --replace). Nothing was changed."
         )
+    if by_id and not by_name and into not in (None, backed_up["slug"]):
+        # a new slug asks for a second workspace, but the id is taken: restoring would take over the live one
+        raise CrmError(
+            f"The backed-up workspace (id {backed_up['id']}) is already in this database as "
+            f"'{by_id[0]['slug']}', so it cannot be restored beside it as a new workspace '{slug}': a restore keeps "
+            f"the backup's ids. Restore it into '{by_id[0]['slug']}' (--into-workspace {by_id[0]['slug']}, with "
+            "--replace to overwrite its data), or into an empty database. Nothing was changed."
+        )
     return slug, (by_id or by_name or [None])[0]
 
 
@@ -510,12 +667,17 @@ def _delete_workspace(conn: Connection, scope: dict[str, tuple[Table, ColumnElem
         conn.execute(delete(raw).where(where))
 
 
+# a paused subscription, as webhooks_update(active: false) leaves it
+PAUSED = {"active": False, "failing_since": None, "disabled_reason": None}
+
+
 def _restore_into(
     conn: Connection,
     header: dict[str, Any],
-    rows: Iterator[dict[str, Any]],
+    rows: Rows,
     into: str | None,
     replace: bool,
+    resume_webhooks: bool,
     progress: Progress | None,
 ) -> Restored:
     backed_up = header["workspace"]
@@ -525,30 +687,45 @@ def _restore_into(
     if existing is not None:
         scope = workspace_scope(existing["id"])
         if not replace and (holding := _has_data(conn, scope)) is not None:
+            elsewhere = ", or choose another --into-workspace" if existing["id"] != backed_up["id"] else ""
             raise CrmError(
                 f"Workspace '{existing['slug']}' already has data ({holding} and maybe more). Restore with --replace "
-                "to delete it and put the backup in its place, or choose another --into-workspace. Nothing was changed."
+                f"to delete it and put the backup in its place{elsewhere}. Nothing was changed."
             )
         _delete_workspace(conn, scope)
 
-    def renamed(table: str, row: dict[str, Any]) -> dict[str, Any]:
-        return row | {"slug": slug} if table == "workspaces" else row
+    paused: list[str] = []
 
-    try:
-        loaded = load(conn, header, rows, progress, renamed)
-    except IntegrityError as exc:
-        raise CrmError(
-            f"The backup's rows clash with rows in this database ({exc.orig}). Nothing was restored."
-        ) from None
-    verify(conn, header, plan, loaded)
-    _after_load(conn, backed_up["id"], header)
+    def restored(table: str, row: dict[str, Any]) -> dict[str, Any]:
+        if table == "workspaces":
+            return row | {"slug": slug}
+        if table == "webhooks" and row["active"] and not resume_webhooks:
+            paused.append(row["id"])
+            return row | PAUSED
+        return row
+
+    with _database_errors():
+        loaded = load(conn, header, rows, progress, restored)
+        verify(conn, header, plan, loaded)
+        _after_load(conn, backed_up["id"], header)
     return Restored(
         workspace={**backed_up, "slug": slug},
         replaced=existing["slug"] if existing else None,
         rows=header["rows"],
         tables=len(header["tables"]),
         upgraded_from=None,
+        paused_webhooks=len(paused),
     )
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """A database error that is not a refused row (reading rows back, indexing) ends the restore in one line."""
+    try:
+        yield
+    except DBAPIError as exc:
+        reason = " ".join(str(exc.orig).split())
+        raise CrmError(f"The database refused the restore ({reason}); nothing was restored.") from None
 
 
 def _revisions(header: dict[str, Any]) -> tuple[str, str]:
@@ -573,9 +750,15 @@ def _revisions(header: dict[str, Any]) -> tuple[str, str]:
 
 
 async def restore_workspace(
-    database_url: str, path: Path, into: str | None = None, replace: bool = False, progress: Progress | None = None
+    database_url: str,
+    path: Path,
+    into: str | None = None,
+    replace: bool = False,
+    progress: Progress | None = None,
+    resume_webhooks: bool = False,
 ) -> Restored:
-    """Restores a workspace backup into the database in one transaction (see the module's docstring)."""
+    """Restores a workspace backup into the database in one transaction (see the module's docstring). Webhook
+    subscriptions come back paused unless `resume_webhooks`."""
     with _input(path) as (header, rows):
         if header.get("scope") != "workspace":
             raise CrmError(f"{path} is not a workspace backup.")
@@ -584,19 +767,21 @@ async def restore_workspace(
             with tempfile.TemporaryDirectory(prefix="mcp-crm-restore-") as scratch:
                 upgraded = Path(scratch) / "upgraded.jsonl.gz"
                 await _upgrade_file(header, rows, revision, Path(scratch), upgraded, progress)
-                restored = await restore_workspace(database_url, upgraded, into, replace, progress)
+                restored = await restore_workspace(database_url, upgraded, into, replace, progress, resume_webhooks)
                 return replace_fields(restored, upgraded_from=revision)
         db = Database(database_url)
         try:
             await migrate(db)
-            return await db.write(lambda conn: _restore_into(conn, header, rows, into, replace, progress))
+            return await db.write(
+                lambda conn: _restore_into(conn, header, rows, into, replace, resume_webhooks, progress)
+            )
         finally:
             await db.dispose()
 
 
 async def _upgrade_file(
     header: dict[str, Any],
-    rows: Iterator[dict[str, Any]],
+    rows: Rows,
     revision: str,
     scratch: Path,
     upgraded: Path,
@@ -611,11 +796,12 @@ async def _upgrade_file(
         await db.write(lambda conn: command.upgrade(alembic_config(conn), revision))
 
         def fill(conn: Connection) -> None:
-            loaded = load(conn, header, rows, progress, label=f"Reading (schema {revision})")
-            for spec in header["tables"]:
-                raw = _raw_table(spec["name"], [tuple(c) for c in spec["columns"]], spec["key"])
-                if _count(conn, raw, None) != spec["count"] or loaded.counts.get(spec["name"], 0) != spec["count"]:
-                    raise CrmError(f"{spec['name']}: the file has {spec['count']} rows but fewer arrived.")
+            with _database_errors():  # a header naming tables its revision does not have ends here
+                loaded = load(conn, header, rows, progress, label=f"Reading (schema {revision})")
+                for spec in header["tables"]:
+                    raw = _raw_table(spec["name"], [tuple(c) for c in spec["columns"]], spec["key"])
+                    if _count(conn, raw, None) != spec["count"] or loaded.counts.get(spec["name"], 0) != spec["count"]:
+                        raise CrmError(f"{spec['name']}: the file has {spec['count']} rows but fewer arrived.")
 
         await db.write(fill)
         await migrate(db)
@@ -688,9 +874,10 @@ async def load_database(database_url: str, path: Path, progress: Progress | None
                     raise CrmError("The copy and the target database are of different schema revisions.")
                 plan = database_plan()
                 _check_schema(header, plan)
-                loaded = load(conn, header, rows, progress, label="Writing")
-                verify(conn, header, plan, loaded)
-                _after_load(conn, None, header)
+                with _database_errors():
+                    loaded = load(conn, header, rows, progress, label="Writing")
+                    verify(conn, header, plan, loaded)
+                    _after_load(conn, None, header)
                 return Copied(
                     tables={t["name"]: t["count"] for t in header["tables"]},
                     sampled=sum(len(s) for s in loaded.samples.values()),

@@ -75,15 +75,26 @@ def restore(
     replace: Annotated[
         bool, typer.Option("--replace", help="Delete the workspace's current data and put the backup in its place.")
     ] = False,
+    resume_webhooks: Annotated[
+        bool,
+        typer.Option(
+            "--resume-webhooks",
+            help="Keep webhook subscriptions active as in the backup; without it they are restored paused.",
+        ),
+    ] = False,
 ) -> None:
     """Restore a workspace backup, in one transaction: all of it, counts verified, or nothing. Refuses a file of a
-    newer schema, and a workspace that has data unless --replace."""
+    newer schema, and a workspace that has data unless --replace. Webhooks come back paused unless
+    --resume-webhooks."""
     from mcp_crm.cli import out
     from mcp_crm.transfer.backup import restore_workspace
 
     start = time.perf_counter()
     with _progress() as progress:
-        done = _run(database_url, lambda: restore_workspace(database_url, file, into_workspace, replace, progress))
+        done = _run(
+            database_url,
+            lambda: restore_workspace(database_url, file, into_workspace, replace, progress, resume_webhooks),
+        )
     seconds = time.perf_counter() - start
     replaced = f", replacing {done.replaced}" if done.replaced else ""
     upgraded = f", upgraded from schema {done.upgraded_from}" if done.upgraded_from else ""
@@ -92,6 +103,16 @@ def restore(
         f"{done.rows:,} rows of {done.tables} tables, counts verified, in {seconds:.1f} s",
         highlight=False,
         soft_wrap=True,
+    )
+    if done.paused_webhooks:
+        out.print(_paused_text(done.paused_webhooks), highlight=False, soft_wrap=True)
+
+
+def _paused_text(count: int) -> str:
+    subscriptions = "webhook was" if count == 1 else "webhooks were"
+    return (
+        f"{count} {subscriptions} restored paused, so this copy sends no events yet: resume each with "
+        "webhooks_update (active: true), or restore with --resume-webhooks."
     )
 
 

@@ -25,12 +25,16 @@ CSV rules (one row per record, columns in the order the entity declares its outp
   `custom.<key>.amount` + `custom.<key>.currency`, a date or time range `custom.<key>.start` + `.end`, an
   address one column per part, a user/contact/organization field `custom.<key>` (the id) +
   `custom.<key>.name`;
-- anything else structured (a custom field definition's options) is compact JSON in its cell.
+- anything else structured (a custom field definition's options) is compact JSON in its cell;
+- a cell a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return)
+  gets a `'` in front, so it is shown, not run; numbers and phone numbers (`-12.5`, `+44 20 7946 0000`), which
+  no formula can be made of, are left as they are. JSONL is never changed.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -51,6 +55,8 @@ from mcp_crm.store.types import json_text
 
 PAGE_SIZE = MAX_LIMIT
 SEPARATOR = "; "
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+ONLY_NUMBERS = re.compile(r"[-+0-9 ()./;]+")  # numbers, phone numbers and lists of them
 Format = Literal["csv", "jsonl"]
 Record = dict[str, Any]
 
@@ -163,6 +169,14 @@ def _cell(value: Any) -> str:
     if isinstance(value, float | Decimal):
         return format(Decimal(repr(value)) if isinstance(value, float) else value, "f")
     return json_text(value)
+
+
+def guarded(cell: str) -> str:
+    """The cell, with a `'` in front when a spreadsheet would run it as a formula (`=HYPERLINK(...)`,
+    `+cmd|...`); a signed number or a phone number is left alone."""
+    if cell.startswith(FORMULA_START) and not (cell[0] in "+-" and ONLY_NUMBERS.fullmatch(cell)):
+        return "'" + cell
+    return cell
 
 
 # (record, names of records that custom reference fields point to) -> the cell
@@ -324,7 +338,7 @@ def write(
             sink.write("".join(json_text(record) + "\n" for record in page.items))
         else:
             names = custom_reference_names(conn, actor.workspace_id, defined, page.items) if references else {}
-            writer.writerows([c.value(record, names) for c in columns] for record in page.items)
+            writer.writerows([guarded(c.value(record, names)) for c in columns] for record in page.items)
         written += len(page.items)
         if progress is not None:
             progress(written, max(total, written))

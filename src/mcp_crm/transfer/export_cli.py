@@ -74,6 +74,7 @@ def export(
     from mcp_crm.operations.workspace import LOCAL_SLUG, local_actor
     from mcp_crm.store import Database, migrate
     from mcp_crm.transfer import export as exporting
+    from mcp_crm.transfer.backup import snapshot
 
     try:
         chosen = exporting.entity_named(entity)
@@ -84,6 +85,7 @@ def export(
     started: list[float] = []
 
     def work(conn: Any, local: Actor | None, sink: TextIO, progress: Progress | None) -> int:
+        snapshot(conn)  # one state of the database throughout, however long the export takes
         actor = local or Actor(workspace_id=find_workspace(conn, workspace)["id"], user_id=None, via="cli")
         started.append(time.perf_counter())
         if progress is None:
