@@ -603,9 +603,8 @@ webhooks = typer.Typer(help="Webhook subscriptions and their deliveries.", no_ar
 app.add_typer(webhooks, name="webhooks")
 
 
-def _webhook_call(database_url: str, workspace: str, call: Callable[[Any, Any], Any], allow_local: bool = False) -> Any:
-    """Runs one Crm webhook call as the workspace's owner, via the CLI."""
-    from mcp_crm.operations import Crm
+async def _workspace_actor(db: Database, workspace: str) -> Any:
+    """The CLI acting as the workspace's owner (the local user in the local workspace, made if missing)."""
     from mcp_crm.operations.access import find_workspace, workspace_owner
     from mcp_crm.operations.actor import Actor
     from mcp_crm.operations.workspace import LOCAL_SLUG, local_actor
@@ -614,9 +613,15 @@ def _webhook_call(database_url: str, workspace: str, call: Callable[[Any, Any], 
         found = find_workspace(conn, workspace)["id"]
         return Actor(workspace_id=found, user_id=workspace_owner(conn, found), via="cli")
 
+    return await (local_actor(db, via="cli") if workspace == LOCAL_SLUG else db.read(owner))
+
+
+def _webhook_call(database_url: str, workspace: str, call: Callable[[Any, Any], Any], allow_local: bool = False) -> Any:
+    """Runs one Crm webhook call as the workspace's owner, via the CLI."""
+    from mcp_crm.operations import Crm
+
     async def run(db: Database) -> Any:
-        actor = await (local_actor(db, via="cli") if workspace == LOCAL_SLUG else db.read(owner))
-        return await call(Crm(db, allow_local), actor)
+        return await call(Crm(db, allow_local), await _workspace_actor(db, workspace))
 
     return _with_database(database_url, run)
 
@@ -913,9 +918,10 @@ def doctor(database_url: DatabaseUrl) -> None:
 
 
 def _register_transfer_commands() -> None:
-    """export, backup, restore and migrate-store live with their engines in mcp_crm/transfer."""
-    from mcp_crm.transfer import backup_cli, export_cli
+    """import, export, backup, restore and migrate-store live with their engines in mcp_crm/transfer."""
+    from mcp_crm.transfer import backup_cli, export_cli, import_cli
 
+    import_cli.register(app)
     export_cli.register(app)
     backup_cli.register(app)
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, create_model
 
 from mcp_crm.catalog.dashboard_tools import dashboard_tools
 from mcp_crm.catalog.descriptions import FILTER_SYNTAX
+from mcp_crm.catalog.import_tools import import_tools
 from mcp_crm.catalog.link_tools import link_tools
 from mcp_crm.catalog.merge_tools import merge_tools
 from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, MAX_BULK, PREVIEW, NoArguments, ToolInput, outputs
@@ -131,6 +132,7 @@ def all_tools() -> tuple[CrmTool, ...]:
     tools += search_tools()
     tools += link_tools()
     tools += merge_tools()
+    tools += import_tools()
     tools += schema_tools()
     tools += timeline_tools()
     tools += dashboard_tools()

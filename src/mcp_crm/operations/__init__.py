@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Connection
@@ -41,6 +41,9 @@ from mcp_crm.operations.workspace import workspace_secret
 from mcp_crm.operations.writes import create_records, update_records
 from mcp_crm.query import FilterNode
 from mcp_crm.store import Database
+
+if TYPE_CHECKING:
+    from mcp_crm.transfer.plan import Plan, Planned, Report, Row
 from mcp_crm.webhooks.dispatcher import ping
 from mcp_crm.webhooks.targets import TargetRefused, check_url, resolve
 
@@ -374,3 +377,104 @@ class Crm:
         return await self._write(
             actor, lambda c: merge_records(c, actor, entity, primary_id, duplicate_ids, prefer), idempotency
         )
+
+    async def import_plan(
+        self,
+        actor: Actor,
+        entity: Entity,
+        headers: list[str],
+        mapping: dict[str, str | None] | None = None,
+        match: str | None = None,
+        create_missing: bool = False,
+        day_first: bool = False,
+        strip_prefix: bool = False,
+    ) -> Plan:
+        """How an import of rows with these columns goes (transfer/columns.py, transfer/importing.py)."""
+        from mcp_crm.transfer.columns import map_columns  # the transfer modules build on this one
+        from mcp_crm.transfer.importing import check_match
+        from mcp_crm.transfer.plan import Plan
+
+        check_match(entity, match)
+        custom = await self._read(lambda c: definitions(c, actor.workspace_id, entity))
+        columns = map_columns(entity, headers, custom, mapping, strip_prefix)
+        return Plan(entity, columns, custom, match, create_missing, day_first)
+
+    async def import_batch(
+        self,
+        actor: Actor,
+        plan: Plan,
+        rows: list[Row],
+        write: bool,
+        planned: Planned,
+        run: tuple[str, int, Report] | None = None,
+        set_aside: Callable[[list[tuple[Row, str]]], None] | None = None,
+    ) -> tuple[Report, list[tuple[Row, str]]]:
+        """One batch of an import, written in one transaction (with `run`: (import id, rows done after this
+        batch, the report before it), whose progress is saved in that same transaction), or only checked.
+        `set_aside` is told the bad rows before the commit; without it a bad row rolls the batch back."""
+        from mcp_crm.transfer.importing import import_batch
+        from mcp_crm.transfer.plan import Report
+        from mcp_crm.transfer.runs import record_progress
+
+        if not write:
+
+            def check(conn: Connection) -> None:
+                raise _Rehearsed(import_batch(conn, actor, plan, rows, False, planned))
+
+            return await self._transaction(check)  # type: ignore[func-returns-value]
+
+        def work(conn: Connection) -> tuple[Report, list[tuple[Row, str]]]:
+            report, bad = import_batch(conn, actor, plan, rows, True, planned)
+            if bad and set_aside is None:
+                line, reason = bad[0][0].line, bad[0][1]
+                raise CrmError(f"Line {line} is bad ({reason}); its batch, from line {rows[0].line}, was not written.")
+            if bad and set_aside is not None:
+                set_aside(bad)
+            if run is not None:
+                run_id, rows_done, before = run
+                total = Report.from_dict(before.as_dict())
+                total.add(report)
+                record_progress(conn, run_id, rows_done, total)
+            return report, bad
+
+        return await self._write(actor, work, None)
+
+    async def import_rows(
+        self,
+        actor: Actor,
+        entity: Entity,
+        rows: list[dict[str, Any]],
+        mapping: dict[str, str | None] | None = None,
+        match: str | None = None,
+        create_missing: bool = False,
+        skip_bad_rows: bool = False,
+        idempotency: Idempotency | None = None,
+    ) -> dict[str, Any]:
+        """Up to MAX_ROWS rows of plain values, as an import of a file reads its lines: {mapping, ignored, report}.
+        Without skip_bad_rows one bad row writes nothing (a dry run still reports every row)."""
+        from mcp_crm.transfer.importing import import_batch
+        from mcp_crm.transfer.plan import MAX_ROWS, Planned, Row
+        from mcp_crm.transfer.reader import cell_text
+
+        if len(rows) > MAX_ROWS:
+            raise CrmError(f"At most {MAX_ROWS} rows per call; send the rest in further calls.")
+        headers = list(dict.fromkeys(key for row in rows for key in row))
+        plan = await self.import_plan(actor, entity, headers, mapping, match, create_missing)
+        batch = [Row(index, {k: cell_text(v) for k, v in row.items()}) for index, row in enumerate(rows)]
+        checking = rehearsing() is not None
+
+        def work(conn: Connection) -> dict[str, Any]:
+            report, bad = import_batch(conn, actor, plan, batch, True, Planned())
+            if bad and not skip_bad_rows and not checking:
+                listed = "\n".join(f"- rows[{row.line}]: {reason}" for row, reason in bad[:50])
+                raise CrmError(
+                    f"{len(bad)} of {len(rows)} rows are bad; nothing was imported. Fix them, or pass "
+                    f"skip_bad_rows to import the others:\n{listed}"
+                )
+            return {
+                "mapping": [{"column": h, "field": t.spec} for h, t in plan.mapping.columns.items()],
+                "ignored": [{"column": h, "why": why} for h, why in plan.mapping.ignored.items()],
+                "report": report.as_dict(),
+            }
+
+        return await self._write(actor, work, idempotency)

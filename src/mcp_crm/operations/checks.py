@@ -23,8 +23,10 @@ class Problems:
     def __init__(self, bulk: bool) -> None:
         self.bulk = bulk
         self.lines: list[str] = []
+        self.found: list[tuple[int, str | None, str]] = []
 
     def add(self, index: int, field: str | None, message: str) -> None:
+        self.found.append((index, field, message))
         where = [f"items[{index}]"] if self.bulk else []
         if field:
             where.append(field)
@@ -37,7 +39,16 @@ class Problems:
         more = len(self.lines) - len(shown)
         head = f"{len(self.lines)} problem(s)" + ("; nothing was changed" if nothing_changed else "")
         tail = [f"... and {more} more"] if more else []
-        raise CrmError("\n".join([f"{head}:", *(f"- {line}" for line in shown), *tail]))
+        raise InvalidItems("\n".join([f"{head}:", *(f"- {line}" for line in shown), *tail]), self.found)
+
+
+class InvalidItems(CrmError):
+    """Problems with some items of a write, each as (item index, field, message): an import sets those rows
+    aside and writes the rest."""
+
+    def __init__(self, text: str, found: list[tuple[int, str | None, str]]) -> None:
+        super().__init__(text)
+        self.found = found
 
 
 def existing_ids(conn: Connection, actor: Actor, target: str, ids: set[str]) -> set[str]:

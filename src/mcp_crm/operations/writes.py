@@ -53,8 +53,9 @@ def _derive(entity: Entity, before: dict[str, Any] | None, after: dict[str, Any]
 
 
 def create_records(
-    conn: Connection, actor: Actor, entity: Entity, inputs: list[BaseModel], bulk: bool
+    conn: Connection, actor: Actor, entity: Entity, inputs: list[BaseModel], bulk: bool, check_only: bool = False
 ) -> list[dict[str, Any]]:
+    """`check_only`: every check, no write (an import's first pass)."""
     problems = Problems(bulk)
     now = datetime.now(UTC)
     items = [_with_link_entries(entity, model, _with_actor_defaults(entity, actor, model), None) for model in inputs]
@@ -64,6 +65,8 @@ def create_records(
     check_references(conn, actor, entity, items, problems)
     check_unique(conn, actor, entity, items, problems, [None] * len(items))
     problems.raise_if_any()
+    if check_only:
+        return []
 
     rows, links = [], []
     for values in items:
@@ -155,9 +158,11 @@ def update_records(
     changes: list[tuple[str, BaseModel]],
     bulk: bool,
     follow_up: bool = False,
+    check_only: bool = False,
 ) -> list[dict[str, Any]]:
     """`follow_up`: a change another write implies (a reference cleared because its target was deleted), which
-    skips the entity's own rules for edits (a lead needs a contact or an organization)."""
+    skips the entity's own rules for edits (a lead needs a contact or an organization). `check_only`: every
+    check, no write; returns each record's id and the revision the write would give it."""
     ids = [rid for rid, _ in changes]
     if len(set(ids)) != len(ids):
         raise CrmError("The same id appears more than once; merge its changes into one item.")
@@ -186,24 +191,26 @@ def update_records(
     check_references(conn, actor, entity, sent, problems)
     check_unique(conn, actor, entity, sent, problems, ids)
     problems.raise_if_any()
+    table = table_of(entity)
+    if check_only:
+        would = [_changes(entity, table, stored[rid], values) for rid, values in zip(ids, sent, strict=True)]
+        return [
+            {"id": rid, "revision": stored[rid]["revision"] + bool(columns or links)}
+            for rid, (_, columns, links) in zip(ids, would, strict=True)
+        ]
 
     now = datetime.now(UTC)
-    table = table_of(entity)
     events, touched = [], []
     for rid, values in zip(ids, sent, strict=True):
         before = stored[rid]
-        before_record = to_output(entity, before)
-        columns, link_values = _split(entity, values)
-        current = {k: v for k, v in before.items() if k in table.c}
-        after = _derive(entity, current, current | columns)
-        column_changes = {k: v for k, v in after.items() if v != current[k]}
-        link_changes = {k: v for k, v in link_values.items() if not _same_links(entity, k, v, before)}
+        after, column_changes, link_changes = _changes(entity, table, before, values)
         if not column_changes and not link_changes:
             continue
-        column_changes |= {"updated_at": now, "revision": current["revision"] + 1}
+        before_record = to_output(entity, before)
+        column_changes |= {"updated_at": now, "revision": before["revision"] + 1}
         # conditional on the revision read above: a concurrent writer that got there first makes this match nothing
         done = conn.execute(
-            update(table).where(table.c.id == rid, table.c.revision == current["revision"]).values(column_changes)
+            update(table).where(table.c.id == rid, table.c.revision == before["revision"]).values(column_changes)
         )
         if done.rowcount != 1:
             raise Conflict(
@@ -226,6 +233,18 @@ def update_records(
         [(rid, _changed(before, records[rid]), records[rid]) for rid, before in events],
     )
     return [records[rid] for rid in ids]
+
+
+def _changes(
+    entity: Entity, table: Any, before: dict[str, Any], values: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(the row after, its changed columns, its changed links) of an update."""
+    columns, link_values = _split(entity, values)
+    current = {k: v for k, v in before.items() if k in table.c}
+    after = _derive(entity, current, current | columns)
+    column_changes = {k: v for k, v in after.items() if v != current[k]}
+    link_changes = {k: v for k, v in link_values.items() if not _same_links(entity, k, v, before)}
+    return after, column_changes, link_changes
 
 
 def _how_to_clear(field: FieldSpec) -> str:

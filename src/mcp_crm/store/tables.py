@@ -91,6 +91,27 @@ class WebhookOutboxEntry(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)  # how long the line has waited, when it has no delivery yet
 
 
+class ImportRun(SQLModel, table=True):
+    """One import of a file: how far it got, committed with each batch it writes, so `--resume` carries on
+    after the last committed row and never writes a row twice."""
+
+    __tablename__ = "imports"
+    __table_args__ = (Index("ix_imports_source", "workspace_id", "fingerprint", "status"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
+    entity: str = Field(max_length=40)
+    source: str = Field(sa_type=Text)  # the file's name as given
+    fingerprint: str = Field(max_length=64)  # sha256 of the file and the import's settings
+    options: dict[str, Any] = Field(sa_type=JSON)
+    rows_done: int = 0  # rows read and settled (written, or set aside as bad) in committed batches
+    status: str = Field(max_length=10)  # running | done
+    report: dict[str, Any] = Field(sa_type=JSON)  # the counts so far
+    user_id: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
 OPEN_DELIVERY = text("status IN ('pending', 'sending')")
 
 
@@ -296,6 +317,7 @@ WEBHOOKS = Webhook.__table__  # type: ignore[attr-defined]
 DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
 OUTBOX = WebhookOutboxEntry.__table__  # type: ignore[attr-defined]
 ATTEMPTS = WebhookAttempt.__table__  # type: ignore[attr-defined]
+IMPORTS = ImportRun.__table__  # type: ignore[attr-defined]
 WORKSPACES = Workspace.__table__  # type: ignore[attr-defined]
 API_KEYS = ApiKey.__table__  # type: ignore[attr-defined]
 PASSWORDS = Password.__table__  # type: ignore[attr-defined]
