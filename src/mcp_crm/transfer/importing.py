@@ -12,6 +12,7 @@ linked records are added to the ones the record has; an address takes the parts 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -29,6 +30,8 @@ from mcp_crm.transfer.lenient import BadValue
 from mcp_crm.transfer.plan import LISTS, MATCH_KEYS, PENDING, Item, Plan, Planned, Report, Row, entry_key, union
 from mcp_crm.transfer.reader import RowReader
 from mcp_crm.transfer.references import resolve
+
+SetAside = Callable[[Item, str], None]  # a bad item and why
 
 # -------------------------------------------------------------------------------------------- matching
 
@@ -139,8 +142,6 @@ def _as_update(entity: Entity, stored: dict[str, Any], values: dict[str, Any]) -
 
 # ------------------------------------------------------------------------------------------------ batches
 
-# ------------------------------------------------------------------------------------------------ batches
-
 
 def import_batch(
     conn: Connection, actor: Actor, plan: Plan, rows: list[Row], write: bool, planned: Planned
@@ -246,7 +247,7 @@ def _with_pending(item: Item) -> dict[str, Any]:
 
 
 def _attach_existing(
-    conn: Connection, actor: Actor, plan: Plan, items: list[Item], planned: Planned, set_aside: Any
+    conn: Connection, actor: Actor, plan: Plan, items: list[Item], planned: Planned, set_aside: SetAside
 ) -> None:
     """With `match`: the stored record each item names, if any (two stored records for one key is an error)."""
     if plan.match is None:
@@ -288,7 +289,7 @@ def _without_pending(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_creates(
-    conn: Connection, actor: Actor, plan: Plan, items: list[Item], write: bool, report: Report, set_aside: Any
+    conn: Connection, actor: Actor, plan: Plan, items: list[Item], write: bool, report: Report, set_aside: SetAside
 ) -> None:
     if not write:
         for item in items:
@@ -306,7 +307,7 @@ def _write_creates(
 
 
 def _write_updates(
-    conn: Connection, actor: Actor, plan: Plan, items: list[Item], write: bool, report: Report, set_aside: Any
+    conn: Connection, actor: Actor, plan: Plan, items: list[Item], write: bool, report: Report, set_aside: SetAside
 ) -> None:
     if not items:
         return
@@ -334,7 +335,7 @@ def _write_updates(
             report.unchanged += len(item.lines)
 
 
-def _validated(model: type[BaseModel], items: list[Item], set_aside: Any) -> list[tuple[Item, BaseModel]]:
+def _validated(model: type[BaseModel], items: list[Item], set_aside: SetAside) -> list[tuple[Item, BaseModel]]:
     valid = []
     for item in items:
         try:
@@ -351,7 +352,7 @@ def _explain(exc: ValidationError) -> str:
 
 
 def _settle(
-    valid: list[tuple[Item, BaseModel]], write: Any, set_aside: Any
+    valid: list[tuple[Item, BaseModel]], write: Callable[[list[tuple[Item, BaseModel]]], list[Any]], set_aside: SetAside
 ) -> list[tuple[Item, dict[str, Any] | None]]:
     """Writes (or checks) the items, setting aside the ones the checks refuse and trying the rest again."""
     while valid:

@@ -10,7 +10,7 @@ from typing import Any
 from mcp_crm.entities import Entity
 from mcp_crm.transfer.columns import Mapping
 
-MAX_ROWS = 500  # per import_rows call, and per batch of a file
+MAX_ROWS = 500  # per import_rows call
 CREATABLE = ("organizations", "contacts", "pipelines", "stages")
 MATCH_KEYS = {"contacts": ("email", "name"), "organizations": ("domain", "name")}
 KEY_TEXT = {("activities", "type"), ("activity_types", "key")}  # typed like keys: "Phone call" -> phone_call

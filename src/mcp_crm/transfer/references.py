@@ -28,7 +28,7 @@ def _lookup(conn: Connection, actor: Actor, target: Entity, names: set[str]) -> 
     title = func.lower(title_expression(target))
     wanted = [title.in_(sorted(folded))]
     if "email" in table.c:
-        wanted.append(table.c.email.in_(sorted(names | folded)))
+        wanted.append(func.lower(table.c.email).in_(sorted(folded)))
     if "domain" in table.c:
         domains = {d for n in names if (d := domain_key(n)) and "." in d and " " not in d}
         if domains:
