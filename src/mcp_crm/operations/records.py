@@ -55,7 +55,9 @@ def _title_statement(entity: Entity) -> Any:
 
 
 @cache
-def _link_statement(link: Link) -> Any:
+def _link_statement(link: Link, one: bool = False) -> Any:
+    """The summaries of the records linked to some records (`one`: to one record, a plain equality: an expanding
+    IN list is rendered anew on every execution, which costs more than the query on SQLite)."""
     target = ENTITIES[link.target]
     link_table, target_table = link.table.__table__, table_of(target)  # type: ignore[attr-defined]
     own, other = link_table.c[link.own_column], link_table.c[link.target_column]
@@ -69,7 +71,7 @@ def _link_statement(link: Link) -> Any:
             *attributes,
         )
         .join(target_table, target_table.c.id == other)
-        .where(own.in_(bindparam("own_ids", expanding=True)))
+        .where(own == bindparam("own_id") if one else own.in_(bindparam("own_ids", expanding=True)))
         .order_by(own, "name", target_table.c.id)
     )
 
@@ -113,7 +115,11 @@ def link_summaries(conn: Connection, link: Link, own_ids: list[str]) -> dict[str
     if not own_ids:
         return {}
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in conn.execute(_link_statement(link), {"own_ids": own_ids}).mappings():
+    if len(own_ids) == 1:
+        rows = conn.execute(_link_statement(link, one=True), {"own_id": own_ids[0]})
+    else:
+        rows = conn.execute(_link_statement(link), {"own_ids": own_ids})
+    for row in rows.mappings():
         item = dict(row)
         found[item.pop(link.own_column)].append(item)
     return found
