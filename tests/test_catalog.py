@@ -39,6 +39,7 @@ def test_every_tool_has_title_hints_and_schemas(tools):
         entity = entity_of(tool["name"])
         verb = tool["name"][len(entity) + 1 :] if entity else tool["name"].rsplit("_", 1)[-1]
         reads = ("get", "list", "config", "me", "summary", "schema", "search", "fetch", "timeline", "find_duplicates")
+        reads += ("members",)  # lists_members
         assert hints["readOnlyHint"] == (verb in reads), tool["name"]
         assert hints.get("destructiveHint", False) == (verb.startswith("delete") or verb in ("purge", "merge")), tool[
             "name"

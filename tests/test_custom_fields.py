@@ -243,8 +243,8 @@ async def test_crm_schema_is_a_short_index_of_everything(client):
     assert len(result.content[0].text) < 4000  # a few hundred tokens: cheap to read first
     lines = {line.split(":")[0]: line for line in schema["entities"]}
     assert set(lines) == {
-        "contacts", "organizations", "leads", "deals", "pipelines", "stages", "services", "tasks", "activities",
-        "activity_types", "notes", "users", "fields",
+        "contacts", "organizations", "leads", "lead_stages", "deals", "pipelines", "stages", "services", "tasks",
+        "activities", "activity_types", "notes", "lists", "users", "fields",
     }  # fmt: skip
     assert "Needs name." in lines["deals"] and "stage_id -> stages" in lines["deals"]
     assert schema["custom_fields"] == {"deals": ["contract_tier (single_option)"]}

@@ -39,6 +39,7 @@ async def test_counts_match_what_the_list_tools_report(database_url):
         "leads": 30,
         "activities": 220,
         "notes": 60,
+        "lists": 2,
     }
     async with Client(build_server(database_url)) as client:
         for entity, created in counts.items():
@@ -139,3 +140,16 @@ def test_the_cli_loads_once_then_refuses_in_plain_words(database_url):
     assert second.exit_code == 1
     assert "already loaded" in second.stderr
     assert "Traceback" not in second.output
+
+
+async def test_a_webinar_list_holds_contacts_and_some_have_opted_out(database_url):
+    await load_demo(database_url)
+    async with Client(build_server(database_url)) as client:
+        opted_out = await _all(client, "contacts", filter={"field": "email_opt_out", "op": "eq", "value": True})
+        assert len(opted_out) == 6 and all(c["email_opt_out_reason"] and c["email_opted_out_at"] for c in opted_out)
+        (webinar,) = await _all(client, "lists", filter={"field": "name", "op": "eq", "value": "Q3 webinar"})
+        page = await call(client, "lists_members", {"list_id": webinar["id"], "limit": 200})
+        assert page["total"] == 25 and page["email_statuses"]["opted_out"] >= 1
+        (dynamic,) = await _all(client, "lists", filter={"field": "kind", "op": "eq", "value": "dynamic"})
+        leads = await call(client, "lists_members", {"list_id": dynamic["id"], "limit": 200})
+        assert all(m["type"] == "leads" for m in leads["items"])

@@ -104,7 +104,8 @@ async def test_csv_columns_and_cells_are_as_documented(client, database_url):
     assert header == [
         "id", "created_at", "updated_at", "revision", "first_name", "last_name", "emails", "email", "phones",
         "phone", "job_title", "notes", "address.street", "address.city", "address.region", "address.postal_code",
-        "address.country", "birthday", "tags", "owner_id", "owner", "custom.tier", "custom.score",
+        "address.country", "birthday", "tags", "email_opt_out", "email_opt_out_reason", "email_opted_out_at",
+        "owner_id", "owner", "custom.tier", "custom.score",
         "custom.budget.amount", "custom.budget.currency", "custom.manager", "custom.manager.name", "custom.products",
         "organization_ids", "organizations", "organizations.role", "organizations.title",
         "organizations.is_primary",
@@ -114,12 +115,12 @@ async def test_csv_columns_and_cells_are_as_documented(client, database_url):
             ada["id"], ada["created_at"], ada["updated_at"], "2", "Ada", "Lovelace",
             "ada@acme.example; ada@home.example", "ada@acme.example", "+44 20 7946 0000", "+44 20 7946 0000",
             "CTO", "Line one,\nline two", "", "London", "", "", "UK", "1815-12-10", "vip; a\\;b\\\\c",
-            owner, owner_name, "gold", "42.5", "1200.5", "EUR", owner, owner_name, "crm; api",
+            "false", "", "", owner, owner_name, "gold", "42.5", "1200.5", "EUR", owner, owner_name, "crm; api",
             f"{acme['id']}; {globex['id']}", "Acme\\; Co; Globex", "champion; ", "", "true; false",
         ],
         [
             bob["id"], bob["created_at"], bob["updated_at"], "1", "Bob", "Byte", "", "", "", "", "", "", "", "",
-            "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "",
+            "", "", "", "", "", "false", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "",
         ],
     ]  # fmt: skip
     assert exporting.split_values(rows[0][18]) == ["vip", "a;b\\c"]

@@ -927,3 +927,13 @@ def _register_transfer_commands() -> None:
 
 
 _register_transfer_commands()
+
+
+def _register_email_commands() -> None:
+    """email connect, list, test and resume live with the mail code in mcp_crm/mail."""
+    from mcp_crm.mail import cli as email_cli
+
+    email_cli.register(app)
+
+
+_register_email_commands()

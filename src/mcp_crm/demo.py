@@ -20,6 +20,7 @@ from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import create_model_for
 from mcp_crm.errors import CrmError
 from mcp_crm.operations import Actor, Crm, ListQuery
+from mcp_crm.operations.lists import MemberRequest
 from mcp_crm.operations.workspace import local_actor
 from mcp_crm.query import Condition
 from mcp_crm.store import Database, migrate
@@ -192,7 +193,9 @@ LOST_REASONS = (
     "Went with an in-house solution",
 )
 BUYING_ROLES = ("decision maker", "champion", "technical evaluator", "billing contact", "influencer")
+OPT_OUT_REASONS = ("unsubscribed from the newsletter", "asked by phone not to be emailed", "bounced: left the company")
 LEAD_SOURCES = ("web form", "referral", "event", "cold outreach", "partner", "webinar")
+LEAD_STAGE_MIX = ("New", "Contacted", "Qualified", "Unqualified")  # picked 4:3:2:1
 LEAD_TOPICS = ("asked for a demo", "pricing enquiry", "met at the trade fair", "downloaded the whitepaper",
                "referred by a customer", "trial sign-up")  # fmt: skip
 ACTIVITIES = {  # activity type: subjects, with {contact}, {org} and {deal}
@@ -471,7 +474,10 @@ def task_rows(
     return rows
 
 
-def lead_rows(rng: random.Random, today: date, orgs: list[Row], contacts: list[Row], count: int = 30) -> list[Row]:
+def lead_rows(
+    rng: random.Random, today: date, orgs: list[Row], contacts: list[Row], stages: dict[str, str], count: int = 30
+) -> list[Row]:
+    """`stages`: the lead stage ids by name; most leads are new or contacted, a few already (un)qualified."""
     prospects = [o for o in orgs if o["relationship"] == "prospect"] or orgs
     rows = []
     for _ in range(count):
@@ -487,6 +493,7 @@ def lead_rows(rng: random.Random, today: date, orgs: list[Row], contacts: list[R
                 "expected_close_date": today + timedelta(days=rng.randint(20, 150)) if rng.random() < 0.5 else None,
                 "labels": rng.sample(("hot", "warm", "cold", "inbound", "outbound"), rng.choice((0, 1, 1, 2))),
                 "owner_id": org["owner_id"],
+                "stage_id": stages[rng.choices(LEAD_STAGE_MIX, (4, 3, 2, 1))[0]],
             }
         )
     return rows
@@ -545,6 +552,32 @@ def note_rows(rng: random.Random, deals: list[Row], contacts: list[Row], count: 
     return rows
 
 
+def with_opt_outs(contacts: list[Row]) -> list[Row]:
+    """Every 25th contact (from the 8th) has opted out of email, with a reason."""
+    for i, row in enumerate(contacts[7::25]):
+        row.update(email_opt_out=True, email_opt_out_reason=OPT_OUT_REASONS[i % len(OPT_OUT_REASONS)])
+    return contacts
+
+
+def list_rows() -> list[Row]:
+    """A static list (its members are added after) and a dynamic one."""
+    return [
+        {"name": "Q3 webinar", "description": "Invitees of the September product webinar.", "kind": "static"},
+        {
+            "name": "Webinar leads",
+            "description": "Every open lead that came from a webinar.",
+            "kind": "dynamic",
+            "entity": "leads",
+            "filter": {
+                "and": [
+                    {"field": "source", "op": "eq", "value": "webinar"},
+                    {"field": "archived", "op": "eq", "value": False},
+                ]
+            },
+        },
+    ]
+
+
 async def _refuse_if_loaded(crm: Crm, actor: Actor) -> None:
     query = ListQuery(filter=Condition(field="sku", op="in", value=DEMO_SKUS), limit=1, fields=["sku"])
     found = (await crm.list(actor, ENTITIES["services"], query)).items
@@ -583,14 +616,18 @@ async def load_demo(database_url: str, seed: int = 7) -> dict[str, int]:
             users = await create("users", user_rows())
             owners = [actor.user_id or users[0]["id"]] + [u["id"] for u in users] * 2  # reps own the most
             orgs = await create("organizations", organization_rows(rng, owners))
-            contacts = await create("contacts", contact_rows(rng, orgs, owners))
+            contacts = await create("contacts", with_opt_outs(contact_rows(rng, orgs, owners)))
             stages = (await crm.list(actor, ENTITIES["stages"], ListQuery(limit=200))).items
             by_name = {stage["name"]: stage["id"] for stage in stages}
             deals = await create("deals", deal_rows(rng, today, orgs, contacts, services, by_name))
             await create("tasks", task_rows(rng, deals, contacts, orgs))
-            await create("leads", lead_rows(rng, today, orgs, contacts))
+            lead_stages = (await crm.list(actor, ENTITIES["lead_stages"], ListQuery(limit=200))).items
+            await create("leads", lead_rows(rng, today, orgs, contacts, {s["name"]: s["id"] for s in lead_stages}))
             await create("activities", activity_rows(rng, deals, contacts))
             await create("notes", note_rows(rng, deals, contacts))
+            webinar = (await create("lists", list_rows()))[0]
+            invited = MemberRequest(ids={"contacts": [c["id"] for c in contacts[::6]]})
+            await crm.change_members(actor, webinar["id"], invited, adding=True)
         return counts
     finally:
         await db.dispose()

@@ -1,5 +1,6 @@
-"""The background work of a CRM database: delivering webhooks and emptying the trash. `mcp-crm serve` runs
-it beside the server unless told not to; `mcp-crm worker` runs it alone. Any number may run on one database."""
+"""The background work of a CRM database: delivering webhooks, emptying the trash and carrying on with email
+sends whose process stopped. `mcp-crm serve` runs it beside the server unless told not to; `mcp-crm worker` runs
+it alone. Any number may run on one database."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 
 import anyio
 
+from mcp_crm.mail.sending import resume_sends
 from mcp_crm.operations import Crm
 from mcp_crm.operations.trash import PURGE_BATCH
 from mcp_crm.webhooks.dispatcher import PRUNE_BATCH, Dispatcher, prune_deliveries, utcnow
@@ -37,5 +39,6 @@ async def run_worker(crm: Crm) -> None:
         async with anyio.create_task_group() as group:
             group.start_soon(clean_up_hourly, crm)
             group.start_soon(dispatcher.run)
+            group.start_soon(resume_sends, crm)
     finally:
         crm.on_commit.remove(dispatcher.nudge)

@@ -53,7 +53,7 @@ def describe(entity: Entity, verb: str) -> str:
             'Sort: [{"field": "updated_at", "direction": "desc"}]. '
             "Returns items, has_more and next_cursor: pass next_cursor as cursor (same filter and sort) for "
             "the next page. q searches text; fields trims the output; include_total counts all matches. "
-            f"{e}_config lists each field's operators and allowed values.{_untrusted(entity)}"
+            f"{e}_config lists each field's operators and allowed values.{_counted(entity)}{_untrusted(entity)}"
         ),
         "update": (
             f"Change one {one}: send its id and only the fields to change; null clears an optional field; "
@@ -88,6 +88,11 @@ def describe(entity: Entity, verb: str) -> str:
     }[verb]
 
 
+def _counted(entity: Entity) -> str:
+    """E.g. " Each also reports lead_count: how many leads are in this stage." """
+    return "".join(f" Each also reports {c.name}: {_lowered(c.description)}" for c in entity.counts)
+
+
 def _untrusted(entity: Entity) -> str:
     names = [n for n, f in entity.fields.items() if f.untrusted]
     if not names:
@@ -109,6 +114,8 @@ def _lowered(text: str) -> str:
 
 def _filterable(entity: Entity) -> str:
     def kind(field: FieldSpec) -> str:
+        if field.by_name:
+            return f"{field.kind.value}: id or name"
         return f"enum: {'|'.join(field.enum)}" if field.enum else field.kind.value
 
     return ", ".join(f"{f.name} ({kind(f)})" for f in entity.filter_fields.values() if operators_for(f))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from mcp_crm.errors import closest
 
@@ -24,7 +24,7 @@ def explain(exc: ValidationError, model: type[BaseModel]) -> str:
             lines.append(f"{where}: required, but missing.")
         else:
             given = error.get("input")
-            shown = f" (got {_short(given)})" if not isinstance(given, dict | list) else ""
+            shown = f" (got {_short(given)})" if not isinstance(given, dict | list) and not _secret(model, path) else ""
             lines.append(f"{where}: {error['msg']}{shown}.")
     unique = list(dict.fromkeys(lines))
     more = len(unique) - MAX_LINES
@@ -60,6 +60,13 @@ def _model_at(model: Any, path: list[Any]) -> type[BaseModel] | None:
         current = fields[part].annotation
     current = _unwrap(current)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _secret(model: type[BaseModel], path: list[Any]) -> bool:
+    """Whether the value at `path` is a secret (a password), which an error message never repeats."""
+    parent = _model_at(model, path[:-1])
+    field = parent.model_fields.get(str(path[-1])) if parent is not None and path else None
+    return field is not None and _unwrap(field.annotation) is SecretStr
 
 
 def _unwrap(annotation: Any) -> Any:

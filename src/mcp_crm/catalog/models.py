@@ -243,6 +243,8 @@ class EntityConfig(BaseModel):
 def outputs(entity: Entity) -> dict[str, type[BaseModel]]:
     Plural, Singular = entity.name.capitalize(), entity.singular.capitalize()
     record, partial = record_model_for(entity), record_model_for(entity, partial=True)
+    if entity.counts:  # reported by list only: a record's other answers are the same as its change events
+        partial = create_model(f"{partial.__name__}Counted", __base__=partial, **_counts(entity))
     many = create_model(
         f"{Plural}Result",
         items=(list[Summary], Field(description=f"Each {entity.singular} written, in the order sent: id and name.")),
@@ -283,3 +285,7 @@ def outputs(entity: Entity) -> dict[str, type[BaseModel]]:
         if verb in WRITE_VERBS
     }
     return {**written, **previewed, "config": EntityConfig}
+
+
+def _counts(entity: Entity) -> dict[str, Any]:
+    return {c.name: (int | None, Field(None, description=c.description)) for c in entity.counts}

@@ -1,4 +1,5 @@
-"""Pipeline verbs: move a deal to a stage, reorder a pipeline's stages, convert a lead into a deal."""
+"""Pipeline verbs: move a deal or a lead to a stage, reorder a pipeline's stages or the lead stages, convert a lead
+into a deal."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from mcp_crm.catalog.tools import UPDATE, WRITE, AppState, CrmTool, make_tool, o
 from mcp_crm.entities import ENTITIES
 from mcp_crm.operations import Actor
 
-DEALS, STAGES = ENTITIES["deals"], ENTITIES["stages"]
+DEALS, STAGES, LEADS, LEAD_STAGES = (ENTITIES[n] for n in ("deals", "stages", "leads", "lead_stages"))
 
 
 class DealsMoveInput(ToolInput):
@@ -28,6 +29,34 @@ async def deals_move(s: AppState, a: Actor, args: DealsMoveInput) -> dict[str, A
         args.model_dump(include={"id", "stage_id", "lost_reason", "expected_revision"}, exclude_none=True)
     )
     return await s.crm.update(a, DEALS, args.id, changes, once(a, args))
+
+
+class LeadsMoveInput(ToolInput):
+    id: str = Field(max_length=36, description="The lead's id.")
+    stage_id: str = Field(max_length=36, description="The lead stage to move it to (lead_stages_list shows them).")
+    expected_revision: int | None = Field(None, ge=1, description="The revision you read; refused if it changed.")
+    idempotency_key: str | None = IDEMPOTENCY_KEY[1]
+    dry_run: bool = DRY_RUN[1]
+
+
+async def leads_move(s: AppState, a: Actor, args: LeadsMoveInput) -> dict[str, Any]:
+    changes = inputs(LEADS)["update"].model_validate(
+        args.model_dump(include={"id", "stage_id", "expected_revision"}, exclude_none=True)
+    )
+    return await s.crm.update(a, LEADS, args.id, changes, once(a, args))
+
+
+class LeadStagesReorderInput(ToolInput):
+    stage_ids: list[str] = Field(
+        min_length=1, max_length=100, description="All the workspace's lead stage ids, in the new order."
+    )
+    idempotency_key: str | None = IDEMPOTENCY_KEY[1]
+    dry_run: bool = DRY_RUN[1]
+
+
+async def lead_stages_reorder(s: AppState, a: Actor, args: LeadStagesReorderInput) -> dict[str, Any]:
+    stages = await s.crm.reorder_lead_stages(a, args.stage_ids, once(a, args))
+    return summarised(LEAD_STAGES, stages)
 
 
 class StagesReorderInput(ToolInput):
@@ -64,6 +93,29 @@ def pipeline_tools() -> list[CrmTool]:
             handler=stages_reorder,
             arg_model=StagesReorderInput,
             output_model=outputs(STAGES)["update_many"],
+            annotations=UPDATE,
+            admin=True,
+        ),
+        make_tool(
+            name="leads_move",
+            title="Move lead to stage",
+            description=(
+                "Move a lead to one of the workspace's lead stages (New, Contacted, ... from lead_stages_list): "
+                "stage_entered_at is stamped and its timeline and the audit log keep the move. Returns the lead "
+                "as it is now. When it is worth a deal, leads_convert makes one."
+            ),
+            handler=leads_move,
+            arg_model=LeadsMoveInput,
+            output_model=outputs(LEADS)["update"],
+            annotations=UPDATE,
+        ),
+        make_tool(
+            name="lead_stages_reorder",
+            title="Reorder lead stages",
+            description="Set the order of the lead stages: send all of their ids, first stage first.",
+            handler=lead_stages_reorder,
+            arg_model=LeadStagesReorderInput,
+            output_model=outputs(LEAD_STAGES)["update_many"],
             annotations=UPDATE,
             admin=True,
         ),

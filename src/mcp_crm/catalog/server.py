@@ -36,10 +36,12 @@ log = logging.getLogger("mcp_crm")
 
 INSTRUCTIONS = """\
 mcp-crm is a CRM; crm_schema gives the whole of it in a few hundred tokens. It holds contacts (people),
-organizations (companies), leads (possible business; leads_convert turns one into a deal), deals
-(opportunities with value, line items of services and a stage of a pipeline; deals_move moves them),
+organizations (companies), leads (possible business, each in a stage of lead_stages; leads_move moves them,
+leads_convert turns one into a deal), deals (opportunities with value, line items of services and a stage of
+a pipeline; deals_move moves them),
 pipelines and stages, services (products), tasks (to-dos), activities (calls, meetings, emails; their types
-in activity_types), notes (markdown about a record) and users (the team).
+in activity_types), notes (markdown about a record), lists (marketing lists of contacts and leads, static
+or a live filter; lists_add_members, lists_members with each one's email status) and users (the team).
 Each entity has tools named <entity>_<verb>: create, create_many, get, list, update, update_many,
 delete, delete_many, restore and config. Find records with *_list (filter, sort, q, cursor) before creating,
 to avoid duplicates. Link records by id: a contact's organization_ids (or memberships with role and

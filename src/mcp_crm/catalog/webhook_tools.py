@@ -17,7 +17,8 @@ from mcp_crm.webhooks.events import ACTIONS
 ID = r"^[0-9a-f-]{36}$"
 EVENTS_HELP = (
     f"Event names <entity>.<action> (singular entity; action {', '.join(ACTIONS)}), e.g. contact.created, "
-    'deal.updated; also deal.moved and lead.converted; "deal.*" for all of one entity\'s, or ["*"] for every event.'
+    'deal.updated; also deal.moved, lead.moved and lead.converted; "deal.*" for all of one entity\'s, or ["*"] '
+    "for every event."
 )
 SIGNING = (
     "Each POST carries Webhook-Id (the same on every attempt: deduplicate by it), Webhook-Timestamp and "
@@ -184,9 +185,9 @@ def webhook_tools() -> list[CrmTool]:
         tool(
             "webhooks_create",
             "Subscribe a URL to events",
-            "POST this workspace's events (a record created, updated, deleted or restored; a deal moved; a lead "
-            "converted) to a URL as they commit, retried for about a day until it answers 2xx. Returns the signing "
-            f"secret once. {SIGNING} Example: url https://n8n.example.com/webhook/crm, events "
+            "POST this workspace's events (a record created, updated, deleted or restored; a deal or lead moved; a "
+            "lead converted) to a URL as they commit, retried for about a day until it answers 2xx. Returns the "
+            f"signing secret once. {SIGNING} Example: url https://n8n.example.com/webhook/crm, events "
             '["deal.created", "deal.moved"]. Then webhooks_test sends a ping.',
             webhooks_create,
             WebhookCreateInput,

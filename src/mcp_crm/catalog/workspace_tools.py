@@ -11,8 +11,10 @@ from pydantic import BaseModel, Field, create_model
 
 from mcp_crm.catalog.dashboard_tools import dashboard_tools
 from mcp_crm.catalog.descriptions import FILTER_SYNTAX
+from mcp_crm.catalog.email_tools import email_tools
 from mcp_crm.catalog.import_tools import import_tools
 from mcp_crm.catalog.link_tools import link_tools
+from mcp_crm.catalog.list_member_tools import list_member_tools
 from mcp_crm.catalog.merge_tools import merge_tools
 from mcp_crm.catalog.models import DRY_RUN, IDEMPOTENCY_KEY, MAX_BULK, PREVIEW, NoArguments, ToolInput, outputs
 from mcp_crm.catalog.pipeline_tools import pipeline_tools
@@ -132,11 +134,13 @@ def all_tools() -> tuple[CrmTool, ...]:
     tools += search_tools()
     tools += link_tools()
     tools += merge_tools()
+    tools += list_member_tools()
     tools += import_tools()
     tools += schema_tools()
     tools += timeline_tools()
     tools += dashboard_tools()
     tools += webhook_tools()
+    tools += email_tools()
     tools += [
         make_tool(
             name="users_me",

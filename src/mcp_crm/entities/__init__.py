@@ -4,7 +4,9 @@ from mcp_crm.entities.activities import ACTIVITIES, ACTIVITY_TYPES
 from mcp_crm.entities.contacts import CONTACTS
 from mcp_crm.entities.deals import DEALS
 from mcp_crm.entities.fields import FIELDS
+from mcp_crm.entities.lead_stages import LEAD_STAGES
 from mcp_crm.entities.leads import LEADS
+from mcp_crm.entities.lists import LISTS
 from mcp_crm.entities.notes import NOTES
 from mcp_crm.entities.organizations import ORGANIZATIONS
 from mcp_crm.entities.pipelines import PIPELINES, STAGES
@@ -19,6 +21,7 @@ ENTITIES: dict[str, Entity] = {
         CONTACTS,
         ORGANIZATIONS,
         LEADS,
+        LEAD_STAGES,
         DEALS,
         PIPELINES,
         STAGES,
@@ -27,6 +30,7 @@ ENTITIES: dict[str, Entity] = {
         ACTIVITIES,
         ACTIVITY_TYPES,
         NOTES,
+        LISTS,
         USERS,
         FIELDS,
     )

@@ -1,9 +1,9 @@
 """Activities (calls, meetings, emails, ...) and their types, which a workspace can extend."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Index, UniqueConstraint, select
+from sqlalchemy import Index, String, Text, UniqueConstraint, select
 from sqlmodel import Field, SQLModel
 
 from mcp_crm.entities.spec import Entity, Link, Record, custom_values, long_text, meta, owner, workspace_indexes
@@ -60,6 +60,27 @@ class Activity(Record, table=True):
     contact_id: str | None = Field(None, foreign_key="contacts.id", ondelete="SET NULL", max_length=36)
     organization_id: str | None = Field(None, foreign_key="organizations.id", ondelete="SET NULL", max_length=36)
     custom: dict[str, Any] = custom_values()
+    # emails sent with email_send: set by the send, never by a write tool
+    email_status: Literal["sent", "failed", "unknown"] | None = Field(
+        None,
+        sa_type=String(10),
+        description="Emails sent with email_send: sent, failed (see email_error) or unknown (the sending process "
+        "stopped while handing it over: it may have arrived, and is not sent again).",
+        schema_extra=meta(read_only=True),
+    )
+    email_to: str | None = Field(
+        None, max_length=320, description="The address the email went to.", schema_extra=meta(read_only=True)
+    )
+    email_message_id: str | None = Field(
+        None, max_length=400, description="The email's Message-ID header.", schema_extra=meta(read_only=True)
+    )
+    email_error: str | None = Field(
+        None,
+        max_length=2000,
+        sa_type=Text,
+        description="Why the email failed, as the mail server said.",
+        schema_extra=meta(kind="long_text", read_only=True),
+    )
 
 
 class ActivityParticipant(SQLModel, table=True):

@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -8,6 +8,7 @@ from sqlmodel import Field, SQLModel
 
 from mcp_crm.entities.spec import Entity, Link, Record, custom_values, long_text, meta, owner, workspace_indexes
 from mcp_crm.entities.values import Address, EmailAddress, PhoneNumber, primary_value
+from mcp_crm.store.types import UTCDateTime
 
 
 class Contact(Record, table=True):
@@ -45,6 +46,21 @@ class Contact(Record, table=True):
     address: Address | None = Field(None, sa_type=JSON, description="Postal address.")
     birthday: date | None = Field(None, description="YYYY-MM-DD.")
     tags: list[str] = Field(default_factory=list, sa_type=JSON, description="Free labels such as 'vip'.")
+    email_opt_out: bool = Field(
+        False,
+        description="True: they asked not to get marketing email, and sends skip them; setting it stamps "
+        "email_opted_out_at.",
+        sa_column_kwargs={"server_default": false()},
+    )
+    email_opt_out_reason: str | None = Field(
+        None, max_length=500, description="Why they opted out, e.g. unsubscribed; kept while email_opt_out is true."
+    )
+    email_opted_out_at: datetime | None = Field(
+        None,
+        sa_type=UTCDateTime,
+        description="When email_opt_out last turned true; cleared when it turns false.",
+        schema_extra=meta(read_only=True),
+    )
     owner_id: str | None = owner("The user who owns the contact.")
     custom: dict[str, Any] = custom_values()
 
@@ -93,6 +109,17 @@ def _primary_email_and_phone(before: dict[str, Any] | None, after: dict[str, Any
     return {"email": primary_value(after.get("emails")), "phone": primary_value(after.get("phones"))}
 
 
+def _stamp_opt_out(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
+    """Opting out stamps the time (kept while it stays true); opting back in clears the time and the reason."""
+    if not after.get("email_opt_out"):
+        return {"email_opted_out_at": None, "email_opt_out_reason": None}
+    return {"email_opted_out_at": after.get("email_opted_out_at") or datetime.now(UTC)}
+
+
+def _derived(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
+    return _primary_email_and_phone(before, after) | _stamp_opt_out(before, after)
+
+
 CONTACTS = Entity(
     name="contacts",
     singular="contact",
@@ -116,7 +143,7 @@ CONTACTS = Entity(
             attributes=Membership,
         ),
     ),
-    derive=_primary_email_and_phone,
+    derive=_derived,
     prepare=_one_primary,
     on_delete="Its organization memberships and deal links go with it and tasks linked to it are unlinked; "
     "a restore puts them back.",

@@ -140,6 +140,17 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Count:
+    """A number each record reports in `*_list`: how many records of another entity point at it (a lead stage's
+    lead_count). Counted when listed, never stored, so it is not part of the record's change events."""
+
+    name: str  # the output key
+    entity: str  # the plural name of the counted entity
+    field: str  # its reference to this entity
+    description: str
+
+
+@dataclass(frozen=True)
 class FieldSpec:
     """One field of an entity as the API presents it (derived, never written by hand)."""
 
@@ -158,6 +169,7 @@ class FieldSpec:
     unique: bool = False  # unique in the workspace (backed by a unique constraint)
     defaults_to_actor: bool = False  # left out on create: the acting user (owner, assignee)
     restricts_delete: bool = False  # a reference that keeps its target from being deleted (a deal's stage)
+    by_name: bool = False  # a reference that filters take by the target's id or name (a lead's stage: a short list)
     path: tuple[str, ...] = ()  # a custom field: where its value sits in the `custom` column
 
     sortable: bool = False  # backed by a workspace index, so a sorted page is an index walk
@@ -184,6 +196,9 @@ class Entity:
     # there (words, prefixes, a typo, emails, phone digits, domains); otherwise `q` is a substring match
     searchable: bool = False
     links: tuple[Link, ...] = ()
+    # link tables only the entity's own verbs write (a list's members, too many for a field): the trash keeps the
+    # rows naming a deleted record and a restore puts them back; a merge moves them to the record kept
+    member_tables: tuple[type[SQLModel], ...] = ()
     example: dict[str, Any] = field(default_factory=dict)
     example_filter: dict[str, Any] = field(default_factory=dict)
     on_delete: str = ""  # what happens to related records, told to the model in the delete tools
@@ -198,6 +213,7 @@ class Entity:
     derive: Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any]] | None = None
     # (acting user id, records about to be deleted) -> why not, or None to allow
     refuse_delete: Callable[[str | None, list[dict[str, Any]]], str | None] | None = None
+    counts: tuple[Count, ...] = ()  # numbers its records report beside their fields (a lead stage's lead_count)
 
     @cached_property
     def fields(self) -> dict[str, FieldSpec]:
@@ -279,6 +295,7 @@ def _column_spec(name: str, info: Any, indexed: bool) -> FieldSpec:
         unique=bool(extra.get("unique")),
         defaults_to_actor=bool(extra.get("defaults_to_actor")),
         restricts_delete=getattr(info, "ondelete", None) == "RESTRICT",
+        by_name=bool(extra.get("by_name")),
         sortable=indexed and kind not in (Kind.long_text, Kind.tags, Kind.objects, Kind.object),
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -20,8 +21,9 @@ from mcp_crm.operations.audit import list_changes
 from mcp_crm.operations.config import describe_entity
 from mcp_crm.operations.dashboard import crm_summary, resolve_period
 from mcp_crm.operations.idempotency import Idempotency, remember, replay
+from mcp_crm.operations.lists import MemberRequest, change_members, list_members
 from mcp_crm.operations.merge import Prefer, find_duplicates, merge_records
-from mcp_crm.operations.pipeline import convert_lead, reorder_stages
+from mcp_crm.operations.pipeline import convert_lead, reorder_lead_stages, reorder_stages
 from mcp_crm.operations.preview import Journal, confirm_token, confirmed, journaling, rehearsing
 from mcp_crm.operations.reads import ListPage, ListQuery, get_record, list_records
 from mcp_crm.operations.search import fetch_record, search_records
@@ -43,6 +45,7 @@ from mcp_crm.query import FilterNode
 from mcp_crm.store import Database
 
 if TYPE_CHECKING:
+    from mcp_crm.mail.sending import EmailService
     from mcp_crm.transfer.plan import Plan, Planned, Report, Row
 from mcp_crm.webhooks.dispatcher import ping
 from mcp_crm.webhooks.targets import TargetRefused, check_url, resolve
@@ -95,6 +98,13 @@ class Crm:
         self.allow_local_webhooks = allow_local_webhooks
         self.on_commit: list[Callable[[], None]] = []  # told after each committed write (the webhook dispatcher)
         self._secrets: dict[str, str] = {}
+
+    @cached_property
+    def email(self) -> EmailService:
+        """Outbound email: SMTP connections, sends and their resumption (mcp_crm/mail/sending.py)."""
+        from mcp_crm.mail.sending import EmailService
+
+        return EmailService(self)
 
     async def _read(self, work: Callable[[Connection], T]) -> T:
         return await self.db.read(work)
@@ -229,6 +239,11 @@ class Crm:
     ) -> list[dict[str, Any]]:
         return await self._write(actor, lambda c: reorder_stages(c, actor, pipeline_id, stage_ids), idempotency)
 
+    async def reorder_lead_stages(
+        self, actor: Actor, stage_ids: list[str], idempotency: Idempotency | None = None
+    ) -> list[dict[str, Any]]:
+        return await self._write(actor, lambda c: reorder_lead_stages(c, actor, stage_ids), idempotency)
+
     async def convert_lead(
         self,
         actor: Actor,
@@ -254,6 +269,15 @@ class Crm:
         return await self._write(
             actor, lambda c: associate(c, actor, source, source_id, target, target_ids, mode), idempotency
         )
+
+    async def change_members(self, actor: Actor, list_id: str, request: MemberRequest, adding: bool) -> dict[str, Any]:
+        """Adds (or removes) members of a static list: {list, added|removed, already_there|not_there, skipped,
+        members}. See operations/lists.py."""
+        return await self._write(actor, lambda c: change_members(c, actor, list_id, request, adding), None)
+
+    async def list_members(self, actor: Actor, list_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+        """A page of a list's members with their email status."""
+        return await self._read(lambda c: list_members(c, actor, list_id, limit, cursor))
 
     async def purge_expired(self) -> int:
         """Empties the trash of entries past their workspace's retention (the worker's job)."""

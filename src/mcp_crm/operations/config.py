@@ -6,6 +6,7 @@ from typing import Any
 
 from mcp_crm.entities import Entity, Kind
 from mcp_crm.entities.custom import TYPES
+from mcp_crm.entities.spec import Count
 from mcp_crm.operations.reads import DEFAULT_LIMIT, MAX_LIMIT
 from mcp_crm.query import OPERATORS, operators_for
 from mcp_crm.query.operators import operators_of
@@ -37,6 +38,7 @@ def describe_entity(entity: Entity, custom: list[dict[str, Any]]) -> dict[str, A
         if not field.required and not field.read_only and field.default not in (None, [], {}):
             info["default"] = field.default
         fields.append(info)
+    fields += [_describe_count(entity, count) for count in entity.counts]
     return {
         "entity": entity.name,
         "description": entity.description,
@@ -56,6 +58,20 @@ def describe_entity(entity: Entity, custom: list[dict[str, Any]]) -> dict[str, A
             if f.target
         ],
         "example_filter": entity.example_filter,
+    }
+
+
+def _describe_count(entity: Entity, count: Count) -> dict[str, Any]:
+    """A count (a lead stage's lead_count) as a read-only number that list reports."""
+    return {
+        "name": count.name,
+        "type": Kind.number.value,
+        "required": False,
+        "read_only": True,
+        "filterable": False,
+        "sortable": False,
+        "operators": [],
+        "description": f"{count.description} Reported by {entity.name}_list.",
     }
 
 

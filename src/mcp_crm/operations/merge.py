@@ -22,7 +22,7 @@ from itertools import combinations
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from sqlalchemy import JSON, Connection, Text, and_, cast, not_, or_, select, update
+from sqlalchemy import JSON, Connection, Table, Text, and_, cast, delete, insert, not_, or_, select, update
 
 from mcp_crm.entities import ENTITIES, Entity, Kind, Link
 from mcp_crm.entities.custom import TYPES, all_definitions, definitions
@@ -495,6 +495,7 @@ def merge_records(
     for other, name in _references_to(entity):
         _move_references(conn, actor, entity, other, name, ids, changes, moved)
     _move_custom_references(conn, actor, entity, ids, changes, moved)
+    _move_members(conn, entity, primary_id, duplicates, moved)
 
     # the related records first, then the duplicates (now pointing at nothing) go, then the primary takes
     # their values: unique values a duplicate held are free by then
@@ -767,6 +768,41 @@ def _move_links(
     moved.append({"entity": owner.name, "through": f"{owner.name}.{link.input}", "ids": owners})
 
 
+def _member_columns(entity: Entity) -> list[tuple[Entity, Table, str]]:
+    """(owner, member table, column) for each column of a member table (a list's contacts) holding this entity's ids."""
+    target = table_of(entity)
+    return [
+        (owner, model.__table__, column.name)  # type: ignore[attr-defined]
+        for owner in ENTITIES.values()
+        for model in owner.member_tables
+        for column in model.__table__.c  # type: ignore[attr-defined]
+        if any(fk.column.table is target for fk in column.foreign_keys)
+    ]
+
+
+def _move_members(
+    conn: Connection, entity: Entity, primary_id: str, duplicates: list[str], moved: list[dict[str, Any]]
+) -> None:
+    """Member rows naming a duplicate name the primary instead (it joins the duplicates' lists); a row the primary
+    has already stays as it is. The duplicates keep none, as with links."""
+    for owner, table, column in _member_columns(entity):
+        others = [c.name for c in table.primary_key.columns if c.name != column]
+        held = {
+            tuple(r) for r in conn.execute(select(*(table.c[o] for o in others)).where(table.c[column] == primary_id))
+        }
+        rows = conn.execute(select(table).where(table.c[column].in_(duplicates)).order_by(*table.primary_key.columns))
+        gained: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in rows.mappings():
+            key = tuple(row[o] for o in others)
+            if key not in held and key not in gained:
+                gained[key] = dict(row) | {column: primary_id}
+        conn.execute(delete(table).where(table.c[column].in_(duplicates)))
+        if gained:
+            conn.execute(insert(table), list(gained.values()))
+            owner_ids = sorted({row[others[0]] for row in gained.values()})
+            moved.append({"entity": owner.name, "through": f"{owner.name}.{table.name}", "ids": owner_ids})
+
+
 def _references_to(entity: Entity) -> list[tuple[Entity, str]]:
     """(entity, field) of every reference to a record of this entity: a task's contact_id, and a note's
     record_id (an entity with record_type naming this entity and a record_id points at any record)."""
@@ -898,6 +934,9 @@ def _link_columns(entity: Entity) -> dict[str, tuple[list[str], list[str]]]:
             if columns:
                 held, _ = found.setdefault(table.name, ([], [c.name for c in table.primary_key]))
                 held.extend(c for c in columns if c not in held)
+    for _, table, column in _member_columns(entity):
+        held, _ = found.setdefault(table.name, ([], [c.name for c in table.primary_key]))
+        held.append(column)
     return found
 
 

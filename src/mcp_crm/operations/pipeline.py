@@ -1,4 +1,5 @@
-"""Pipeline verbs beyond the entity tools: reordering a pipeline's stages, converting a lead to a deal."""
+"""Pipeline verbs beyond the entity tools: reordering a pipeline's stages or the lead stages, converting a lead
+to a deal."""
 
 from __future__ import annotations
 
@@ -6,41 +7,57 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, select
 
-from mcp_crm.entities import ENTITIES
+from mcp_crm.entities import ENTITIES, Entity
 from mcp_crm.entities.models import create_model_for, update_model_for
 from mcp_crm.errors import CrmError
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.records import fetch_rows, table_of
 from mcp_crm.operations.writes import create_records, update_records
 
-PIPELINES, STAGES, LEADS, DEALS = (ENTITIES[n] for n in ("pipelines", "stages", "leads", "deals"))
+PIPELINES, STAGES, LEADS, DEALS, LEAD_STAGES = (
+    ENTITIES[n] for n in ("pipelines", "stages", "leads", "deals", "lead_stages")
+)
 
 
 def reorder_stages(conn: Connection, actor: Actor, pipeline_id: str, stage_ids: list[str]) -> list[dict[str, Any]]:
     """Positions 1..n in the order given; `stage_ids` must be exactly the pipeline's stages."""
     fetch_rows(conn, actor, PIPELINES, [pipeline_id])
-    stages = table_of(STAGES)
-    held = set(
-        conn.execute(
-            select(stages.c.id).where(stages.c.workspace_id == actor.workspace_id, stages.c.pipeline_id == pipeline_id)
-        ).scalars()
-    )
+    in_pipeline = table_of(STAGES).c.pipeline_id == pipeline_id
+    return _reorder(conn, actor, STAGES, in_pipeline, stage_ids, "of this pipeline", "stages_list with pipeline_id")
+
+
+def reorder_lead_stages(conn: Connection, actor: Actor, stage_ids: list[str]) -> list[dict[str, Any]]:
+    """Positions 1..n in the order given; `stage_ids` must be exactly the workspace's lead stages."""
+    return _reorder(conn, actor, LEAD_STAGES, None, stage_ids, "of this workspace", "lead_stages_list")
+
+
+def _reorder(
+    conn: Connection,
+    actor: Actor,
+    entity: Entity,
+    scope: ColumnElement[bool] | None,
+    stage_ids: list[str],
+    whose: str,
+    listed_by: str,
+) -> list[dict[str, Any]]:
+    """Positions 1..n for `stage_ids`, which must be exactly the stages in `scope` (all the workspace's if None)."""
+    stages = table_of(entity)
+    where = [stages.c.workspace_id == actor.workspace_id] + ([scope] if scope is not None else [])
+    held = set(conn.execute(select(stages.c.id).where(*where)).scalars())
     given = list(dict.fromkeys(stage_ids))
     missing, foreign = sorted(held - set(given)), [i for i in given if i not in held]
     if len(given) != len(stage_ids) or missing or foreign:
-        problems = [f"list each of its {len(held)} stages exactly once"]
+        problems = [f"list each of its {len(held)} {entity.name.replace('_', ' ')} exactly once"]
         if missing:
             problems.append(f"missing: {', '.join(missing)}")
         if foreign:
-            problems.append(f"not stages of this pipeline: {', '.join(foreign)}")
-        raise CrmError(
-            f"stage_ids: {'; '.join(problems)} (stages_list with pipeline_id shows them). Nothing was changed."
-        )
-    changes = update_model_for(STAGES)
+            problems.append(f"not {entity.name.replace('_', ' ')} {whose}: {', '.join(foreign)}")
+        raise CrmError(f"stage_ids: {'; '.join(problems)} ({listed_by} shows them). Nothing was changed.")
+    changes = update_model_for(entity)
     return update_records(
-        conn, actor, STAGES, [(sid, changes(position=i)) for i, sid in enumerate(given, start=1)], bulk=True
+        conn, actor, entity, [(sid, changes(position=i)) for i, sid in enumerate(given, start=1)], bulk=True
     )
 
 
@@ -48,6 +65,18 @@ class _Conversion(BaseModel):
     converted_deal_id: str
     converted_at: datetime
     archived: bool
+    stage_id: str | None = None  # the first won lead stage, when the workspace has one
+
+
+def _won_lead_stage(conn: Connection, actor: Actor) -> str | None:
+    stages = table_of(ENTITIES["lead_stages"])
+    query = (
+        select(stages.c.id)
+        .where(stages.c.workspace_id == actor.workspace_id, stages.c.kind == "won")
+        .order_by(stages.c.position, stages.c.id)
+        .limit(1)
+    )
+    return conn.execute(query).scalar()
 
 
 def convert_lead(
@@ -73,6 +102,12 @@ def convert_lead(
         stage_id=stage_id,
     )
     (created,) = create_records(conn, actor, DEALS, [deal], bulk=False)
-    conversion = _Conversion(converted_deal_id=created["id"], converted_at=datetime.now(UTC), archived=True)
+    won = _won_lead_stage(conn, actor)
+    conversion = _Conversion(
+        converted_deal_id=created["id"],
+        converted_at=datetime.now(UTC),
+        archived=True,
+        **({"stage_id": won} if won else {}),
+    )
     (converted,) = update_records(conn, actor, LEADS, [(lead_id, conversion)], bulk=False)
     return {"deal": created, "lead": converted}

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, and_, func, select
 
 from mcp_crm.entities import Entity, FieldSpec
 from mcp_crm.entities.custom import definitions, field_spec
+from mcp_crm.entities.names import reference_names
 from mcp_crm.errors import CrmError, unknown
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.records import (
@@ -16,6 +17,7 @@ from mcp_crm.operations.records import (
     row_with_related,
     table_of,
     to_output,
+    with_counts,
     with_links,
     without_removed_fields,
 )
@@ -63,6 +65,7 @@ def selected_fields(entity: Entity, fields: list[str] | None) -> set[str] | None
         return None
     names = {link.input: link.name for link in entity.links}
     valid = [n for n in entity.fields if n not in names] + [link.name for link in entity.links]
+    valid += [count.name for count in entity.counts]
     chosen = set()
     for name in fields:
         name = names.get(name, name)
@@ -107,7 +110,7 @@ def list_records(conn: Connection, actor: Actor, entity: Entity, query: ListQuer
     if query.q:  # the workspace's records holding the text, in whatever form finds them fastest
         where = [text_condition(conn, actor.workspace_id, entity, table, query.q, query.search_fields, query.match)]
     if query.filter is not None:
-        where.append(compile_filter(entity, query.filter, table, custom))
+        where.append(compile_filter(entity, query.filter, table, custom, reference_names(conn, actor.workspace_id)))
     query_id = fingerprint(
         entity.name,
         query.filter.model_dump(by_alias=True) if query.filter else None,
@@ -132,7 +135,7 @@ def list_records(conn: Connection, actor: Actor, entity: Entity, query: ListQuer
     if query.include_total:
         total = (conn.execute(select(func.count()).select_from(table).where(condition))).scalar_one()
     return ListPage(
-        items=[to_output(entity, row, chosen) for row in rows],
+        items=with_counts(conn, actor, entity, [to_output(entity, row, chosen) for row in rows], chosen),
         has_more=has_more,
         next_cursor=make_cursor(rows[-1], keys, query_id) if has_more else None,
         total=total,

@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from mcp_crm.entities import ENTITIES, Entity, Kind, Link
 from mcp_crm.entities.custom import definitions, shown
@@ -137,6 +137,28 @@ def with_links(
         for row in rows:
             row[link.name] = summaries.get(row["id"], [])
     return rows
+
+
+def with_counts(
+    conn: Connection, actor: Actor, entity: Entity, records: list[dict[str, Any]], only: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Adds the entity's counts (a lead stage's lead_count) to the records, in place, skipping those not in
+    `only`: one grouped query per count for the whole page."""
+    ids = [r["id"] for r in records]
+    for count in entity.counts:
+        if only is not None and count.name not in only:
+            continue
+        table = table_of(ENTITIES[count.entity])
+        column = table.c[count.field]
+        query = (
+            select(column, func.count())
+            .where(table.c.workspace_id == actor.workspace_id, column.in_(ids))
+            .group_by(column)
+        )
+        found = dict(conn.execute(query).all()) if ids else {}  # type: ignore[arg-type]
+        for record in records:
+            record[count.name] = found.get(record["id"], 0)
+    return records
 
 
 def without_removed_fields(conn: Connection, entity: Entity, rows: list[dict[str, Any]]) -> None:

@@ -325,11 +325,11 @@ class _Names:
 def _entries(
     conn: Connection, actor: Actor, target: Entity, record_id: str, page: list[_Picked]
 ) -> list[dict[str, Any]]:
-    names = _lookup_names(conn, actor, page)
+    names = _lookup_names(conn, actor, target, page)
     return [_entry(target, record_id, p, names) for p in page]
 
 
-def _lookup_names(conn: Connection, actor: Actor, page: list[_Picked]) -> _Names:
+def _lookup_names(conn: Connection, actor: Actor, target: Entity, page: list[_Picked]) -> _Names:
     users = {p.row["user_id"] for p in page}
     stages: set[str | None] = set()
     types: set[str] = set()
@@ -341,12 +341,14 @@ def _lookup_names(conn: Connection, actor: Actor, page: list[_Picked]) -> _Names
             types.add(str((new or old or {}).get("type")))
     kinds = ENTITIES["activity_types"]
     table = table_of(kinds)
+    stage_field = target.fields.get(STAGE_FIELD)  # a deal's stage, a lead's lead stage
+    stage_entity = ENTITIES[stage_field.target] if stage_field and stage_field.target else None
     query = select(table.c.key, table.c.name).where(
         table.c.workspace_id == actor.workspace_id, table.c.key.in_(sorted(types))
     )
     return _Names(
         users=_titles(conn, actor, ENTITIES["users"], users),
-        stages=_titles(conn, actor, ENTITIES["stages"], stages),
+        stages=_titles(conn, actor, stage_entity, stages) if stage_entity else {},
         activity_types=dict(conn.execute(query).all()) if types else {},  # type: ignore[arg-type]
     )
 

@@ -31,7 +31,9 @@ PURGE_BATCH = 1000
 
 @cache
 def _link_tables() -> dict[str, type[SQLModel]]:
-    return {link.table.__tablename__: link.table for e in ENTITIES.values() for link in e.links}  # type: ignore[attr-defined]
+    """Every table of rows joining two records: the links and the member tables (a list's members)."""
+    tables = [t for e in ENTITIES.values() for t in (*(link.table for link in e.links), *e.member_tables)]
+    return {t.__tablename__: t for t in tables}  # type: ignore[attr-defined]
 
 
 @cache

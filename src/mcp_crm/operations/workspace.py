@@ -8,6 +8,7 @@ from sqlalchemy import Connection, insert, select
 
 from mcp_crm.entities import Entity
 from mcp_crm.entities.activities import ACTIVITY_TYPES, DEFAULT_TYPES
+from mcp_crm.entities.lead_stages import DEFAULT_LEAD_STAGES, LEAD_STAGES
 from mcp_crm.entities.models import create_model_for
 from mcp_crm.entities.pipelines import DEFAULT_STAGES, PIPELINES, STAGES
 from mcp_crm.entities.users import User
@@ -74,7 +75,7 @@ def workspace_secret(conn: Connection, workspace_id: str) -> str:
 
 def seed_workspace(conn: Connection, workspace_id: str) -> None:
     """What a workspace starts with, added where missing (new workspaces, and ones made before it existed):
-    the default pipeline and the standard activity types."""
+    the default pipeline, the standard activity types and the lead stages."""
     actor = Actor(workspace_id=workspace_id, user_id=None, via="cli")
     if not _has_any(conn, PIPELINES, workspace_id):
         (pipeline,) = create_records(
@@ -88,6 +89,12 @@ def seed_workspace(conn: Connection, workspace_id: str) -> None:
     if not _has_any(conn, ACTIVITY_TYPES, workspace_id):
         types = [create_model_for(ACTIVITY_TYPES)(key=key, name=name) for key, name in DEFAULT_TYPES]
         create_records(conn, actor, ACTIVITY_TYPES, types, bulk=True)
+    if not _has_any(conn, LEAD_STAGES, workspace_id):
+        lead_stages = [
+            create_model_for(LEAD_STAGES)(name=name, position=i, kind=kind, color=color, probability=p)
+            for i, (name, kind, color, p) in enumerate(DEFAULT_LEAD_STAGES, start=1)
+        ]
+        create_records(conn, actor, LEAD_STAGES, lead_stages, bulk=True)
 
 
 def _has_any(conn: Connection, entity: Entity, workspace_id: str) -> bool:

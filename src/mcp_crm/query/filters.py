@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -81,36 +82,47 @@ for _model in (And, Or, Not):
 
 
 CustomFields = Callable[[str], FieldSpec]  # `custom.<key>` -> its spec, from the workspace's field definitions
+# a by-name reference's values (each an id or a name of a target record) -> the ids, or an error naming the valid ones
+Names = Callable[[FieldSpec, list[str]], list[str]]
+
+
+@dataclass(frozen=True)
+class _Scope:
+    entity: Entity
+    table: Any
+    custom: CustomFields | None
+    names: Names | None
 
 
 def compile_filter(
-    entity: Entity, node: FilterNode, table: Any, custom: CustomFields | None = None
+    entity: Entity, node: FilterNode, table: Any, custom: CustomFields | None = None, names: Names | None = None
 ) -> ColumnElement[bool]:
+    """`names` resolves the values of by-name references (a lead's stage_id: an id or the stage's name); without
+    it their values are taken as ids."""
     counter = [0]
-    return _compile(entity, node, table, depth=1, counter=counter, custom=custom)
+    return _compile(_Scope(entity, table, custom, names), node, depth=1, counter=counter)
 
 
-def _compile(
-    entity: Entity, node: FilterNode, table: Any, depth: int, counter: list[int], custom: CustomFields | None
-) -> ColumnElement[bool]:
+def _compile(scope: _Scope, node: FilterNode, depth: int, counter: list[int]) -> ColumnElement[bool]:
     if depth > MAX_DEPTH:
         raise CrmError(f"Filter is nested deeper than {MAX_DEPTH} levels; flatten it with and/or lists.")
     match node:
         case And():
-            return and_(*(_compile(entity, n, table, depth + 1, counter, custom) for n in node.and_))
+            return and_(*(_compile(scope, n, depth + 1, counter) for n in node.and_))
         case Or():
-            return or_(*(_compile(entity, n, table, depth + 1, counter, custom) for n in node.or_))
+            return or_(*(_compile(scope, n, depth + 1, counter) for n in node.or_))
         case Not():
-            return not_(_compile(entity, node.not_, table, depth + 1, counter, custom))
+            return not_(_compile(scope, node.not_, depth + 1, counter))
         case Condition():
             counter[0] += 1
             if counter[0] > MAX_CONDITIONS:
                 raise CrmError(f"Filter has more than {MAX_CONDITIONS} conditions.")
-            return _condition(entity, node, table, custom)
+            return _condition(scope, node)
     raise AssertionError(node)
 
 
-def _condition(entity: Entity, cond: Condition, table: Any, custom: CustomFields | None) -> ColumnElement[bool]:
+def _condition(scope: _Scope, cond: Condition) -> ColumnElement[bool]:
+    entity, table, custom = scope.entity, scope.table, scope.custom
     filterable = entity.filter_fields
     if custom is not None and cond.field.startswith("custom."):
         field = custom(cond.field)
@@ -125,6 +137,8 @@ def _condition(entity: Entity, cond: Condition, table: Any, custom: CustomFields
             f"Operators for it: {', '.join(allowed)}."
         )
     value = as_stored(field, filter_value(field, cond.op, cond.value))
+    if field.by_name and scope.names is not None and value is not None:
+        value = scope.names(field, value) if isinstance(value, list) else scope.names(field, [value])[0]
     if field.kind is Kind.relations:
         return build_link(table.c.id, cond.op, value, field)
     if field.link is not None:

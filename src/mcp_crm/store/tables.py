@@ -1,6 +1,6 @@
 """Tables that are not entities: workspaces, the change log every write appends to, the trash, webhook
-subscriptions and their delivery outbox, and the credentials of hosted mode (API keys, passwords, OAuth clients,
-codes and tokens)."""
+subscriptions and their delivery outbox, the credentials of hosted mode (API keys, passwords, OAuth clients,
+codes and tokens), and email connections with the outbox of their sends."""
 
 from datetime import datetime
 from secrets import token_hex
@@ -325,3 +325,91 @@ OAUTH_CLIENTS = OAuthClient.__table__  # type: ignore[attr-defined]
 OAUTH_REQUESTS = OAuthRequest.__table__  # type: ignore[attr-defined]
 OAUTH_CODES = OAuthCode.__table__  # type: ignore[attr-defined]
 OAUTH_TOKENS = OAuthToken.__table__  # type: ignore[attr-defined]
+
+
+class EmailConnection(SQLModel, table=True):
+    """An SMTP account emails are sent through. The password is stored only encrypted (Fernet, with a key kept
+    outside the database: mcp_crm/mail/crypto.py); no tool returns it."""
+
+    __tablename__ = "email_connections"
+    __table_args__ = (Index("ix_email_connections_workspace", "workspace_id", "id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    host: str = Field(max_length=253)
+    port: int
+    tls: str = Field(max_length=10)  # starttls | ssl | none
+    username: str | None = Field(default=None, max_length=320)
+    password_encrypted: str | None = Field(default=None, sa_type=Text)  # a Fernet token
+    from_address: str = Field(max_length=320)
+    from_name: str | None = Field(default=None, max_length=200)
+    daily_limit: int
+    created_by: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+OPEN_SEND = text("finished_at IS NULL")
+
+
+class EmailSend(SQLModel, table=True):
+    """One email_send call that sends: what was asked, and which process is sending it (it refreshes
+    `heartbeat_at` while it runs; a send whose heartbeat stopped is taken over by `mcp-crm email resume` or the
+    worker)."""
+
+    __tablename__ = "email_sends"
+    __table_args__ = (
+        Index("ix_email_sends_workspace", "workspace_id", "id"),
+        Index("ix_email_sends_open", "heartbeat_at", sqlite_where=OPEN_SEND, postgresql_where=OPEN_SEND),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=36, ondelete="CASCADE")
+    connection_id: str = Field(foreign_key="email_connections.id", max_length=36, ondelete="CASCADE")
+    recipients: dict[str, Any] = Field(sa_type=JSON)  # the `to` asked for: {contact_id | lead_id | list_id}
+    subject: str = Field(sa_type=Text)  # as written, with its merge fields
+    body: str = Field(sa_type=Text)
+    body_format: str = Field(max_length=10)  # markdown | html
+    created_by: str | None = Field(default=None, max_length=36)
+    via: str = Field(max_length=20)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    owner: str | None = Field(default=None, max_length=300)  # host:pid of the process sending it
+    heartbeat_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # no message left to try
+
+
+class EmailOutboxEntry(SQLModel, table=True):
+    """One message of a send, rendered, and how far its delivery got: pending -> sending -> sent | failed, or
+    unknown (the process stopped while sending it: it may have arrived, so it is never sent again), limited (the
+    daily limit stopped the send first) or skipped (opted out or deleted before its turn). Its id makes the
+    Message-ID, the same on every attempt."""
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (
+        Index("ix_email_outbox_send", "send_id", "state", "position"),
+        Index("ix_email_outbox_connection_day", "connection_id", "attempted_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    send_id: str = Field(foreign_key="email_sends.id", max_length=36, ondelete="CASCADE")
+    connection_id: str = Field(max_length=36)  # the send's, for counting the day's messages
+    position: int  # the order messages go in
+    contact_id: str | None = Field(default=None, max_length=36)
+    lead_id: str | None = Field(default=None, max_length=36)
+    to_address: str = Field(max_length=320)
+    to_name: str | None = Field(default=None, max_length=300)
+    subject: str = Field(sa_type=Text)
+    text: str = Field(sa_type=Text)
+    html: str = Field(sa_type=Text)
+    message_id: str = Field(max_length=400)
+    state: str = Field(max_length=10)
+    error: str | None = Field(default=None, sa_type=Text)
+    attempted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    activity_id: str | None = Field(default=None, max_length=36)  # the email activity on the timeline
+
+
+EMAIL_CONNECTIONS = EmailConnection.__table__  # type: ignore[attr-defined]
+EMAIL_SENDS = EmailSend.__table__  # type: ignore[attr-defined]
+EMAIL_OUTBOX = EmailOutboxEntry.__table__  # type: ignore[attr-defined]

@@ -668,6 +668,10 @@ def _delete_workspace(conn: Connection, scope: dict[str, tuple[Table, ColumnElem
 
 
 # a paused subscription, as webhooks_update(active: false) leaves it
+INTERRUPTED_EMAIL = {
+    "state": "unknown",
+    "error": "The backup was taken while this send was under way; it may have been sent since. Not sent again.",
+}
 PAUSED = {"active": False, "failing_since": None, "disabled_reason": None}
 
 
@@ -702,6 +706,10 @@ def _restore_into(
         if table == "webhooks" and row["active"] and not resume_webhooks:
             paused.append(row["id"])
             return row | PAUSED
+        if table == "email_sends" and row["finished_at"] is None:
+            return row | {"finished_at": row["heartbeat_at"]}  # no worker carries on a send from a backup...
+        if table == "email_outbox" and row["state"] in ("pending", "sending"):
+            return row | INTERRUPTED_EMAIL  # ...which may have reached people after the backup was taken
         return row
 
     with _database_errors():

@@ -42,8 +42,9 @@ def backup(
     workspace: Annotated[str, typer.Option("--workspace", "-w", help="Workspace slug or id.")] = "local",
 ) -> None:
     """Back up one workspace to a gzip JSON-lines file: its records, links, custom fields, history, trash, webhooks
-    and deliveries, search index, users with API key and password hashes. Not OAuth sign-ins (apps sign in again).
-    Keep the file as safe as the database."""
+    and deliveries, search index, users with API key and password hashes, email connections with their passwords
+    encrypted (sending from a restored copy needs the same MCP_CRM_SECRET_KEY or data-folder key). Not OAuth
+    sign-ins (apps sign in again). Keep the file as safe as the database."""
     from mcp_crm.cli import err, out
     from mcp_crm.transfer.backup import backup_workspace
 

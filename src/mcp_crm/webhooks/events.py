@@ -1,8 +1,8 @@
 """What a change is called in a webhook, which subscriptions want it, and the body a receiver gets.
 
-Names are `<entity>.<action>` with the singular entity (`contact.created`); a deal moved to another stage is
-also `deal.moved`, and a converted lead also `lead.converted`. Purges are not sent: a receiver heard of the
-record's deletion when it went to the trash."""
+Names are `<entity>.<action>` with the singular entity (`contact.created`); a deal or lead moved to another
+stage is also `deal.moved` or `lead.moved`, and a converted lead also `lead.converted`. Purges are not sent: a
+receiver heard of the record's deletion when it went to the trash."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ Changed = dict[str, Any]  # the changed fields' previous values, as a change eve
 # the special verbs: an update that is also something more (entity, verb, is it this verb?)
 VERBS: tuple[tuple[str, str, Callable[[Changed, dict[str, Any]], bool]], ...] = (
     ("deals", "moved", lambda before, _after: "stage_id" in before),
+    ("leads", "moved", lambda before, _after: "stage_id" in before),
     (
         "leads",
         "converted",
@@ -60,7 +61,7 @@ def check_patterns(patterns: Iterable[str]) -> list[str]:
             hint = closest(pattern, PATTERNS)
             raise CrmError(
                 f"Unknown event '{pattern}'.{f' Did you mean {hint!r}?' if hint else ''} Events are <entity>.<action> "
-                f"with action {', '.join(ACTIONS)} (e.g. contact.created), deal.moved, lead.converted, "
+                f"with action {', '.join(ACTIONS)} (e.g. contact.created), deal.moved, lead.moved, lead.converted, "
                 "<entity>.* for all of one entity's, or * for every event."
             )
         if pattern not in chosen:
