@@ -1,7 +1,8 @@
 """Outbound email against a real SMTP server on 127.0.0.1 (aiosmtpd, in the test process), on SQLite and PostgreSQL:
 headers, merge fields and encoding; opt-outs; the daily limit; one refused recipient among others; a send killed
 mid-list and resumed without anyone getting two copies; the password kept out of every output, log, backup and
-export; the confirm token of large list sends; dry runs."""
+export; the confirm token of large list sends; dry runs; STARTTLS and implicit TLS with a certificate checked as
+usual (a test authority trusted through SSL_CERT_FILE), and an untrusted one refused before the login."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ import asyncio
 import email
 import email.policy
 import gzip
+import ipaddress
 import json
 import logging
 import os
 import signal
+import ssl
 import stat
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -27,7 +31,10 @@ import anyio
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from mcp import Client
 from sqlalchemy import select, update
 from typer.testing import CliRunner
@@ -59,6 +66,7 @@ class Received:
     recipients: list[str]
     raw: bytes
     message: EmailMessage
+    tls: str | None = None  # the TLS version of the connection it came over
 
 
 @dataclass
@@ -81,7 +89,8 @@ class Mailbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), raw, parsed))  # type: ignore[arg-type]
+        got = Received(envelope.mail_from, list(envelope.rcpt_tos), raw, parsed, _tls_version(server))  # type: ignore[arg-type]
+        self.received.append(got)
         if self.block & set(envelope.rcpt_tos):
             self.blocked.set()
             while not self.release.is_set():
@@ -95,6 +104,12 @@ class Mailbox:
 def _login(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
     ok = isinstance(data, LoginPassword) and data.login == USER.encode() and data.password == PASSWORD.encode()
     return AuthResult(success=ok, handled=False)  # not handled: the server answers 535 itself
+
+
+def _tls_version(server: Any) -> str | None:
+    """The TLS version of an aiosmtpd connection (STARTTLS or implicit), None when it is plain."""
+    tls = server.transport.get_extra_info("ssl_object") if server.transport is not None else None
+    return tls.version() if tls is not None else None
 
 
 @pytest.fixture
@@ -308,6 +323,123 @@ async def test_a_refused_recipient_fails_alone_and_the_failure_is_recorded(datab
     assert activity["email_status"] == "failed" and activity["done"] is False
     assert "550" in activity["email_error"] and activity["contact_id"] == people[1]["id"]
     assert "1 failed" in result["summary"]
+
+
+# --- TLS ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate (its own authority) for 127.0.0.1 only: cert.pem and key.pem."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "mcp-crm test SMTP")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "smtp-cert.pem", tmp_path / "smtp-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+@dataclass
+class TlsServer:
+    box: Mailbox
+    port: int
+    logins: list[str | None]  # the TLS version of each login's connection
+
+
+@contextmanager
+def _tls_server(mode: str, certificate: tuple[Path, Path]) -> Iterator[TlsServer]:
+    """An SMTP server on 127.0.0.1 speaking TLS as the product's `tls` mode `mode` expects: STARTTLS required
+    before anything else, or implicit TLS from the first byte (as on port 465)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    server = TlsServer(Mailbox(), free_port_unused(), [])
+
+    def login(smtp: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        server.logins.append(_tls_version(smtp))
+        return _login(smtp, session, envelope, mechanism, data)
+
+    if mode == "starttls":
+        tls: dict[str, Any] = {"tls_context": context, "require_starttls": True}  # AUTH only after STARTTLS
+    else:
+        # aiosmtpd counts only STARTTLS as TLS for AUTH; `logins` shows each login came over TLS all the same
+        tls = {"ssl_context": context, "auth_require_tls": False}
+    controller = Controller(server.box, hostname="127.0.0.1", port=server.port, authenticator=login, **tls)
+    controller.start()
+    try:
+        yield server
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("mode", ["starttls", "ssl"])
+async def test_tls_logs_in_and_sends_over_tls_with_the_certificate_checked(
+    database_url: str, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    # the client's usual checks (ssl.create_default_context), with the test authority trusted the standard way
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    with _tls_server(mode, certificate) as server:
+        async with Client(_server(database_url)) as client:
+            connection = await _connect(client, server.port, tls=mode)
+            checked = await call(client, "email_connections_test", {"connection_id": connection["id"]})
+            ada = await _contact(client, "Ada", "ada@example.test")
+            result = await _send(client, connection["id"], {"contact_id": ada["id"]})
+            activity = await _activity(client, result["messages"][0]["activity_id"])
+    assert checked["ok"] is True and checked["error"] is None
+    assert result["counts"]["sent"] == 1 and activity["email_status"] == "sent"
+    (got,) = server.box.received
+    assert got.recipients == ["ada@example.test"] and got.message["Subject"] == "Hello Ada"
+    assert got.tls is not None and got.tls.startswith("TLSv1.")
+    assert len(server.logins) == 2 and all(version == got.tls for version in server.logins)  # the test, the send
+
+
+@pytest.mark.parametrize("mode", ["starttls", "ssl"])
+async def test_tls_refuses_an_untrusted_certificate_before_the_login_and_sends_nothing(
+    database_url: str, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with _tls_server(mode, certificate) as server:
+        async with Client(_server(database_url)) as client:
+            connection = await _connect(client, server.port, tls=mode)
+            checked = await call(client, "email_connections_test", {"connection_id": connection["id"]})
+            people = [await _contact(client, name, f"{name.lower()}@example.test") for name in ("Ada", "Bob")]
+            result = await _send(client, connection["id"], {"list_id": await _list(client, [p["id"] for p in people])})
+            failed, held = result["messages"]
+            activity = await _activity(client, failed["activity_id"])
+    assert checked["ok"] is False
+    for error in (checked["error"], failed["error"], activity["email_error"]):
+        assert f"127.0.0.1:{server.port} ({mode})" in error
+        assert "certificate was not accepted (self-signed certificate)" in error and "SSL_CERT_FILE" in error
+    assert result["counts"] == {"sent": 0, "failed": 1, "unknown": 0, "held": 1, "skipped": 0}
+    assert activity["email_status"] == "failed" and held["status"] == "held" and held["activity_id"] is None
+    assert server.box.received == [] and server.logins == []  # the password never went out
+
+
+async def test_tls_checks_that_the_certificate_is_for_the_host_name(
+    database_url: str, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))  # trusted, but made out to 127.0.0.1, not localhost
+    with _tls_server("starttls", certificate) as server:
+        async with Client(_server(database_url)) as client:
+            connection = await _connect(client, server.port, tls="starttls", host="localhost")
+            checked = await call(client, "email_connections_test", {"connection_id": connection["id"]})
+    assert checked["ok"] is False and "certificate is not valid for 'localhost'" in checked["error"]
+    assert server.logins == []
 
 
 # --- a killed send ------------------------------------------------------------------------------------------------

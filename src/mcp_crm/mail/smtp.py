@@ -111,6 +111,12 @@ def _login(session: smtplib.SMTP, username: str, password: str) -> None:
 def _why(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
         return _reply(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):  # TLS itself worked: the tls mode and port are right
+        return (
+            f"the server's certificate was not accepted ({exc.verify_message or exc}); it must be valid for "
+            "the host name and signed by an authority this machine trusts (for a private one, point SSL_CERT_FILE "
+            "at its certificate)"
+        )
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
         return f"TLS failed ({exc}); check the tls mode and port (starttls: 587, ssl: 465)"
     return str(exc) or exc.__class__.__name__
