@@ -175,6 +175,26 @@ async def test_a_stage_that_has_leads_is_not_deleted(client, acme, database_url)
     assert list(await lead_stages(client)) == ["New", "Qualified", "Unqualified"]
 
 
+async def test_a_lead_restored_after_its_stage_was_deleted_enters_the_first_open_stage(client, acme):
+    stages = await lead_stages(client)
+    contacted = stages["Contacted"]["id"]
+    made = await lead(client, acme, "Acme: 40 seats", stage_id=contacted)
+    await call(client, "leads_delete", {"id": made["id"]})
+    await call(client, "lead_stages_delete", {"id": contacted})
+
+    restored = await call(client, "leads_restore", {"ids": [made["id"]]})
+    assert restored["notes"] == [
+        f"lead {made['id']}: stage_id set to {stages['New']['id']}, lead stage {contacted} is deleted."
+    ]
+    back = await call(client, "leads_get", {"id": made["id"]})
+    assert back["stage_id"] == stages["New"]["id"] and back["stage_entered_at"] > made["stage_entered_at"]
+    assert (await lead_stages(client))["New"]["lead_count"] == 1
+
+    # restoring the stage leaves the lead where it is now
+    await call(client, "lead_stages_restore", {"ids": [contacted]})
+    assert (await call(client, "leads_get", {"id": made["id"]}))["stage_id"] == stages["New"]["id"]
+
+
 async def test_lead_stages_reorder_takes_exactly_the_workspaces_lead_stages(client, database_url):
     stages = await lead_stages(client)
     ids = [s["id"] for s in stages.values()]

@@ -362,3 +362,72 @@ async def test_qualified_leads_join_a_list_by_their_stage_name(client):
         {"list_id": list_id, "entity": "leads", "filter": {"field": "stage_id", "op": "eq", "value": "Qualifed"}},
     )
     assert "Did you mean 'Qualified'?" in text
+
+
+async def test_a_dynamic_list_stores_a_stage_named_in_its_filter_by_id(client):
+    ada = await _contact(client, "Ada", "ada@acme.com")
+    stages = {s["name"]: s["id"] for s in (await call(client, "lead_stages_list", {}))["items"]}
+    qualified = await _lead(client, "Acme: 40 seats", ada, stage_id=stages["Qualified"])
+    await _lead(client, "Acme: support", ada)  # stays in New
+    by_name = {
+        "and": [
+            {"not": {"field": "stage_id", "op": "in", "value": ["new"]}},
+            {"field": "stage_id", "op": "eq", "value": "qualified"},
+        ]
+    }
+    made = await call(
+        client, "lists_create", {"name": "Qualified", "kind": "dynamic", "entity": "leads", "filter": by_name}
+    )
+    by_id = {
+        "and": [
+            {"not": {"field": "stage_id", "op": "in", "value": [stages["New"]]}},
+            {"field": "stage_id", "op": "eq", "value": stages["Qualified"]},
+        ]
+    }
+    assert made["filter"] == by_id
+    assert await _members(client, made["id"]) == [("leads", qualified)]
+
+    # renaming the stage keeps the members; another stage taking the old name does not join them
+    await call(client, "lead_stages_update", {"id": stages["Qualified"], "name": "Sales ready"})
+    await call(client, "lead_stages_create", {"name": "Qualified", "kind": "open"})
+    assert await _members(client, made["id"]) == [("leads", qualified)]
+    assert (await call(client, "lists_get", {"id": made["id"]}))["filter"] == by_id
+
+    updated = await call(
+        client, "lists_update", {"id": made["id"], "filter": {"field": "stage_id", "op": "eq", "value": "Sales ready"}}
+    )
+    assert updated["filter"] == {"field": "stage_id", "op": "eq", "value": stages["Qualified"]}
+
+
+async def test_removing_more_than_50_members_needs_the_confirm_token_of_its_dry_run(client, database_url):
+    await _in_db(database_url, lambda conn, actor: _many_leads(conn, actor, 60), write=True)
+    list_id = await _static(client, "Fair")
+    fair = {"field": "source", "op": "eq", "value": "fair"}
+    await call(client, "lists_add_members", {"list_id": list_id, "entity": "leads", "filter": fair})
+    ids = [lead_id for _, lead_id in await _members(client, list_id)]
+    assert len(ids) == 60
+
+    # a filter matching few removes them at once; one matching more than 50 is refused, changing nothing
+    first = {"field": "title", "op": "in", "value": ["Fair lead 0", "Fair lead 1"]}
+    done = await call(client, "lists_remove_members", {"list_id": list_id, "entity": "leads", "filter": first})
+    assert (done["removed"], done["members"]) == (counts(leads=2), counts(leads=58))
+    args = {"list_id": list_id, "entity": "leads", "filter": fair}
+    text = await fail(client, "lists_remove_members", args)
+    assert "Not done: this call would remove 0 contacts and 58 leads from list 'Fair', more than 50" in text
+    assert len(await _members(client, list_id)) == 58
+
+    rehearsed = await call(client, "lists_remove_members", args | {"dry_run": True})
+    assert rehearsed["removed"] == counts(leads=58) and len(await _members(client, list_id)) == 58
+    token = rehearsed["preview"]["confirm"]
+    other = {"list_id": list_id, "entity": "leads", "filter": {"field": "archived", "op": "eq", "value": False}}
+    assert "Not done" in await fail(client, "lists_remove_members", other | {"confirm": token})  # another call
+    done = await call(client, "lists_remove_members", args | {"confirm": token})
+    assert (done["removed"], done["members"]) == (counts(leads=58), NOTHING)
+
+    # so does a removal of more than 50 ids
+    await call(client, "lists_add_members", {"list_id": list_id, "lead_ids": ids})
+    text = await fail(client, "lists_remove_members", {"list_id": list_id, "lead_ids": ids})
+    assert "Not done: this call would remove 0 contacts and 60 leads from list 'Fair', more than 50" in text
+    token = text.split('confirm: "')[1].split('"')[0]
+    done = await call(client, "lists_remove_members", {"list_id": list_id, "lead_ids": ids, "confirm": token})
+    assert done["members"] == NOTHING

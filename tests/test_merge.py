@@ -468,3 +468,38 @@ async def test_a_primary_referring_to_a_duplicate_loses_the_reference(client):
         "conflict": False,
     }
     assert "custom.mentor" not in fields
+
+
+async def test_a_merge_keeps_the_earliest_opt_out_of_any_record(client):
+    primary = await _contact(client, "Ada", "L")
+    first = await _contact(client, "Ada", "L", email_opt_out=True, email_opt_out_reason="unsubscribed")
+    later = await _contact(client, "Ada", "L", email_opt_out=True, email_opt_out_reason="complaint")
+    p, d1, d2 = primary["id"], first["id"], later["id"]
+    assert first["email_opted_out_at"] < later["email_opted_out_at"]
+
+    merged = await call(client, "contacts_merge", {"primary_id": p, "duplicate_ids": [d2, d1], "prefer": "newest"})
+
+    ada = await call(client, "contacts_get", {"id": p})
+    assert ada == merged["record"] | {"related": ada["related"]}
+    assert (ada["email_opt_out"], ada["email_opt_out_reason"], ada["email_opted_out_at"]) == (
+        True,
+        "unsubscribed",
+        first["email_opted_out_at"],
+    )
+    fields = {f["field"]: f for f in merged["fields"]}
+    assert (fields["email_opt_out"]["chosen"], fields["email_opt_out"]["from_id"]) == (True, d1)
+    assert (fields["email_opt_out_reason"]["chosen"], fields["email_opt_out_reason"]["conflict"]) == (
+        "unsubscribed",
+        True,
+    )
+
+    # an opted-out primary keeps its own opt-out when it is the earliest
+    other = await _contact(client, "Bo", "B", email_opt_out=True, email_opt_out_reason="asked by phone")
+    plain = await _contact(client, "Bo", "B")
+    merged = await call(client, "contacts_merge", {"primary_id": other["id"], "duplicate_ids": [plain["id"]]})
+    record = merged["record"]
+    assert (record["email_opt_out"], record["email_opt_out_reason"], record["email_opted_out_at"]) == (
+        True,
+        "asked by phone",
+        other["email_opted_out_at"],
+    )

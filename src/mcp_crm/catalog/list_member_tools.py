@@ -9,10 +9,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from mcp_crm.catalog.descriptions import FILTER_SYNTAX
-from mcp_crm.catalog.models import DRY_RUN, PREVIEW, ToolInput
+from mcp_crm.catalog.models import CONFIRM, DRY_RUN, PREVIEW, ToolInput
 from mcp_crm.catalog.tools import READ, UPDATE, AppState, CrmTool, make_tool
 from mcp_crm.operations import Actor
 from mcp_crm.operations.lists import EMAIL_STATUSES, MemberRequest
+from mcp_crm.operations.preview import CONFIRM_ABOVE
 from mcp_crm.operations.reads import DEFAULT_LIMIT, MAX_LIMIT
 from mcp_crm.query import FilterNode
 
@@ -34,6 +35,28 @@ class MembersInput(ToolInput):
         None, description="Everyone of `entity` matching this filter tree (as in contacts_list / leads_list)."
     )
     dry_run: bool = DRY_RUN[1]
+
+
+class RemoveMembersInput(MembersInput):
+    """A removal by filter, or of more than CONFIRM_ABOVE ids, needs the confirm token of its dry run (as bulk
+    deletes do): a filter can match thousands."""
+
+    confirm: str | None = CONFIRM[1]
+
+    def touches(self) -> int | None:
+        """The members named by id; None with a filter (how many it removes shows once rehearsed)."""
+        if self.filter is not None:
+            return None
+        return len(self.contact_ids or []) + len(self.lead_ids or [])
+
+    @staticmethod
+    def touched(result: dict[str, Any]) -> int:
+        return sum(result["removed"].values())
+
+    @staticmethod
+    def touched_words(result: dict[str, Any]) -> str:
+        removed, name = result["removed"], result["list"]["name"]
+        return f"remove {removed['contacts']} contacts and {removed['leads']} leads from list '{name}'"
 
 
 class ListRef(BaseModel):
@@ -111,7 +134,7 @@ async def add_members(s: AppState, a: Actor, args: MembersInput) -> dict[str, An
     return MembersAdded.model_validate(done).model_dump(mode="json", exclude_none=True)
 
 
-async def remove_members(s: AppState, a: Actor, args: MembersInput) -> dict[str, Any]:
+async def remove_members(s: AppState, a: Actor, args: RemoveMembersInput) -> dict[str, Any]:
     done = await s.crm.change_members(a, args.list_id, _request(args), adding=False)
     return MembersRemoved.model_validate(done).model_dump(mode="json", exclude_none=True)
 
@@ -144,10 +167,12 @@ def list_member_tools() -> list[CrmTool]:
             description=(
                 "Remove contacts and leads from a static list in one atomic call: by id and/or everyone of `entity` "
                 "matching `filter`; the records themselves stay. Non-members are counted as not_there; ids of no "
-                "record are skipped with why. Dynamic lists are refused. Arguments as lists_add_members."
+                "record are skipped with why. Dynamic lists are refused. Arguments as lists_add_members. Removing "
+                f"more than {CONFIRM_ABOVE} members (by filter, or by id) needs `confirm`: the token a dry run of "
+                "the same call returns in preview.confirm."
             ),
             handler=remove_members,
-            arg_model=MembersInput,
+            arg_model=RemoveMembersInput,
             output_model=MembersRemoved,
             annotations=UPDATE,
         ),

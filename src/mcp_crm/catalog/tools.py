@@ -78,9 +78,11 @@ class CrmTool(Tool):
 
     async def _guarded(self, state: AppState, actor: Actor, args: Any) -> dict[str, Any]:
         """Runs the call; a dry run returns what it would do instead, and a bulk write of more than
-        CONFIRM_ABOVE records needs the confirm token its dry run returns."""
-        touches = len(getattr(args, "ids", None) or getattr(args, "items", None) or []) if self.confirms else 0
-        needs_token = touches > CONFIRM_ABOVE
+        CONFIRM_ABOVE records needs the confirm token its dry run returns. A call whose size shows only once it
+        runs (a list's members removed by filter) is rehearsed first, unless it brings a valid token."""
+        touches = self._touches(args)
+        measured = touches is None
+        needs_token = touches is None or touches > CONFIRM_ABOVE
         if not getattr(args, "dry_run", False):
             request = request_of(self.name, args) if needs_token else ""
             if not needs_token or await state.crm.confirmed(actor, request, args.confirm):
@@ -88,12 +90,17 @@ class CrmTool(Tool):
         with dry_run() as journal:
             structured = await self.fn(state, actor, args)
         preview = preview_of(journal)
+        if measured:
+            needs_token = args.touched(structured) > CONFIRM_ABOVE
+            if not needs_token and not args.dry_run:
+                return await self.fn(state, actor, args)
         if needs_token:
             preview["confirm"] = await state.crm.confirm_token(actor, request_of(self.name, args))
         if args.dry_run:
             return structured | {"preview": preview}
+        what = args.touched_words(structured) if hasattr(args, "touched_words") else in_words(preview)
         raise CrmError(
-            f"Not done: this call would {in_words(preview)}, more than {CONFIRM_ABOVE} records. Nothing was changed. "
+            f"Not done: this call would {what}, more than {CONFIRM_ABOVE} records. Nothing was changed. "
             f'To go ahead, call {self.name} again with the same arguments and confirm: "{preview["confirm"]}" '
             "(valid for 10 minutes); add dry_run: true to see each change first."
         )
@@ -101,6 +108,15 @@ class CrmTool(Tool):
     @property
     def confirms(self) -> bool:
         return "confirm" in self.fn_metadata.arg_model.model_fields
+
+    def _touches(self, args: Any) -> int | None:
+        """How many records the call writes, when its arguments say (ids, items); None when only running it
+        tells (the arguments' touches() says so, and their touched(result) counts them)."""
+        if not self.confirms:
+            return 0
+        if hasattr(args, "touches"):
+            return args.touches()
+        return len(getattr(args, "ids", None) or getattr(args, "items", None) or [])
 
 
 def _nul_in(value: Any, path: str = "arguments") -> str | None:

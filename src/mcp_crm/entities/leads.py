@@ -137,6 +137,12 @@ def _first_open_stage(conn: Any, workspace_id: str) -> str | None:
     return found
 
 
+def _start_over(conn: Any, workspace_id: str) -> dict[str, Any] | None:
+    """A restored lead whose stage is gone enters the first open stage (None: the workspace has none)."""
+    stage_id = _first_open_stage(conn, workspace_id)
+    return None if stage_id is None else {"stage_id": stage_id, "stage_entered_at": datetime.now(UTC)}
+
+
 LEADS = Entity(
     name="leads",
     singular="lead",
@@ -149,6 +155,7 @@ LEADS = Entity(
         *_needs_someone(conn, workspace_id, writes),
         *_place_in_stage(conn, workspace_id, writes),
     ],
+    on_missing={"stage_id": _start_over},
     example={"title": "Acme: 40 seats", "organization_id": "<organization id>", "value": "12000", "source": "web"},
     example_filter={
         "and": [

@@ -7,6 +7,7 @@ restore puts them back; a merge moves them to the record kept (`Entity.member_ta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from mcp_crm.entities.names import reference_names
 from mcp_crm.entities.spec import Entity, FieldSpec, Record, long_text, meta, workspace_indexes
 from mcp_crm.errors import CrmError
 from mcp_crm.query import FilterNode, compile_filter
+from mcp_crm.query.filters import And, Not, Or
 from mcp_crm.store.types import UTCDateTime
 
 MEMBER_ENTITIES = {e.name: e for e in (CONTACTS, LEADS)}
@@ -171,7 +173,27 @@ def _as_dynamic(
             node, _ = filter_condition(conn, workspace_id, merged["entity"], merged["filter"])
         except CrmError as exc:
             raise _Problem("filter", str(exc)) from None
+        node = _by_id(node, MEMBER_ENTITIES[merged["entity"]], reference_names(conn, workspace_id))
         values["filter"] = FILTER.dump_python(node, by_alias=True, exclude_unset=True, mode="json")
+
+
+def _by_id(node: FilterNode, entity: Entity, names: Callable[[FieldSpec, list[str]], list[str]]) -> FilterNode:
+    """The filter tree with the by-name references it gives (a lead's stage: "Qualified") as ids, so the list
+    keeps its members when the stage is renamed (a stored name would select no one, or other leads)."""
+    if isinstance(node, And):
+        return node.model_copy(update={"and_": [_by_id(n, entity, names) for n in node.and_]})
+    if isinstance(node, Or):
+        return node.model_copy(update={"or_": [_by_id(n, entity, names) for n in node.or_]})
+    if isinstance(node, Not):
+        return node.model_copy(update={"not_": _by_id(node.not_, entity, names)})
+    field = entity.filter_fields.get(node.field)
+    if field is None or not field.by_name or node.value is None:
+        return node
+    if isinstance(node.value, str):
+        return node.model_copy(update={"value": names(field, [node.value])[0]})
+    if isinstance(node.value, list) and all(isinstance(v, str) for v in node.value):
+        return node.model_copy(update={"value": names(field, node.value)})
+    return node
 
 
 LISTS = Entity(

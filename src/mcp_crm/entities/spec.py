@@ -214,6 +214,9 @@ class Entity:
     # (acting user id, records about to be deleted) -> why not, or None to allow
     refuse_delete: Callable[[str | None, list[dict[str, Any]]], str | None] | None = None
     counts: tuple[Count, ...] = ()  # numbers its records report beside their fields (a lead stage's lead_count)
+    # field -> (connection, workspace id) -> the column values a restore puts in place of a reference it finds
+    # gone, or None to leave it empty: a lead always has a stage, so it gets the first open one
+    on_missing: dict[str, Callable[[Any, str], dict[str, Any] | None]] = field(default_factory=dict)
 
     @cached_property
     def fields(self) -> dict[str, FieldSpec]:

@@ -18,10 +18,13 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
 from itertools import combinations
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from pydantic import BaseModel, create_model
 from sqlalchemy import JSON, Connection, Table, Text, and_, cast, delete, insert, not_, or_, select, update
 
 from mcp_crm.entities import ENTITIES, Entity, Kind, Link
@@ -522,9 +525,19 @@ def _update(
 ) -> list[dict[str, Any]]:
     if not items:
         return []
-    model = update_model_for(entity)
-    edits = [(rid, model.model_validate(values)) for rid, values in items]
+    edits = [(rid, _changes_model(entity, frozenset(values)).model_validate(values)) for rid, values in items]
     return update_records(conn, actor, entity, edits, bulk=len(edits) > 1, follow_up=follow_up)
+
+
+@cache
+def _changes_model(entity: Entity, names: frozenset[str]) -> type[BaseModel]:
+    """The entity's update model, with the read-only fields a merge sets (a contact's email_opted_out_at)."""
+    model = update_model_for(entity)
+    read_only = sorted(n for n in names if n not in model.model_fields and n in entity.fields)
+    if not read_only:
+        return model
+    fields: dict[str, Any] = {n: (Any, None) for n in read_only}
+    return create_model(f"{model.__name__}Merged", __base__=model, **fields)
 
 
 def _merged_fields(
@@ -538,10 +551,13 @@ def _merged_fields(
     """Fills `primary_changes` with the merged values of the primary's own fields; returns the report. A
     reference to one of the merged records is left out (it would point at the primary itself or at the trash)."""
     primary, merged_ids = records[0], {r["id"] for r in records}
-    report = []
+    opted_out = "email_opt_out" in entity.fields and any(r["email_opt_out"] for r in records)
+    report = _merged_opt_out(ranked, primary, primary_changes) if opted_out else []
     for name, spec in entity.writable.items():
         if spec.link is not None:
             continue  # links move with the related records
+        if opted_out and name in OPT_OUT:
+            continue  # an opt-out was merged above
         if spec.kind is Kind.custom:
             continue
         self_reference = spec.kind is Kind.relation and spec.target == entity.name
@@ -567,6 +583,44 @@ def _merged_fields(
     if "custom" in entity.writable:
         report += _merged_custom(conn, actor, entity, records, ranked, primary_changes)
     return report
+
+
+OPT_OUT = ("email_opt_out", "email_opt_out_reason", "email_opted_out_at")
+
+
+def _merged_opt_out(
+    ranked: list[dict[str, Any]], primary: dict[str, Any], primary_changes: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """An opt-out is never lost (a compliance matter): when any of the records opted out of email, the merged
+    record has too, whatever the ranking, with the earliest opt-out's time and reason. Returns the report of
+    email_opt_out and email_opt_out_reason."""
+    opted = [r for r in ranked if r["email_opt_out"]]
+    never = datetime.max.replace(tzinfo=UTC)
+    earliest = min(opted, key=lambda r: _aware(r["email_opted_out_at"]) or never)
+    report = []
+    for name in OPT_OUT:
+        value = earliest[name]
+        if name == "email_opted_out_at":
+            value = _aware(value)
+            if value != _aware(primary[name]):
+                primary_changes[name] = value  # read-only: _update lets a merge set it
+            continue
+        if value != primary[name]:
+            primary_changes[name] = value
+        values = [(r["id"], r[name]) for r in ranked]
+        if name == "email_opt_out_reason":
+            values = [(rid, v) for rid, v in values if not _empty(v)]
+        conflict = len({repr(v) for _, v in values}) > 1
+        if conflict or value != primary[name]:
+            report.append(_choice(name, value, earliest["id"], values, conflict))
+    return report
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """A time as a record shows it (ISO text) or as stored, in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _candidates(values: list[tuple[str, Any]], left_out: set[str]) -> list[tuple[str, Any]]:

@@ -255,14 +255,26 @@ def _revive(table_model: type[SQLModel], data: dict[str, Any]) -> dict[str, Any]
 def _clear_missing_references(
     conn: Connection, actor: Actor, entity: Entity, rows: list[dict[str, Any]], notes: list[str]
 ) -> None:
-    """A restored record's own references to records that are gone now are cleared (and said so)."""
+    """A restored record's own references to records that are gone now are cleared (and said so), or set as the
+    entity says (`Entity.on_missing`: a lead whose stage is gone enters the first open stage)."""
     for name, f in entity.fields.items():
         if f.kind is not Kind.relation or f.target is None:
             continue
         target = ENTITIES[f.target]
         found = existing_ids(conn, actor, f.target, {r[name] for r in rows if r[name] is not None})
+        instead: list[dict[str, Any] | None] = []  # read once, when a row needs it
         for row in rows:
             if row[name] is not None and row[name] not in found:
+                if not instead:
+                    fallback = entity.on_missing.get(name)
+                    instead.append(fallback(conn, actor.workspace_id) if fallback else None)
+                if instead[0] is not None:
+                    notes.append(
+                        f"{entity.singular} {row['id']}: {name} set to {instead[0][name]}, {target.singular} "
+                        f"{row[name]} is deleted."
+                    )
+                    row.update(instead[0])
+                    continue
                 kept = _hand_over(conn, actor, target, row[name], reference=[entity.name, name, row["id"]])
                 notes.append(
                     f"{entity.singular} {row['id']}: {name} left empty, {target.singular} {row[name]} is "
