@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import ssl
 import stat
 import sys
@@ -41,8 +42,11 @@ from typer.testing import CliRunner
 
 from mcp_crm.catalog.server import build_server
 from mcp_crm.cli import app
+from mcp_crm.ids import new_id
+from mcp_crm.mail import sending
 from mcp_crm.mail.crypto import KEY_FILE
-from mcp_crm.operations import Crm
+from mcp_crm.mail.sending import STALE_AFTER
+from mcp_crm.operations import Crm, email_sends
 from mcp_crm.operations.workspace import local_actor
 from mcp_crm.store import Database
 from mcp_crm.store.tables import EMAIL_CONNECTIONS, EMAIL_OUTBOX, EMAIL_SENDS
@@ -266,6 +270,21 @@ async def test_opted_out_and_addressless_people_are_skipped(database_url: str, s
     assert alone["send_id"] is None and alone["skipped"][0]["reason"].startswith("opted out")
 
 
+async def test_an_address_an_opted_out_contact_holds_is_not_written_to_through_another(
+    database_url: str, smtp: Any
+) -> None:
+    box, port = smtp
+    async with Client(_server(database_url)) as client:
+        connection = await _connect(client, port)
+        await _contact(client, "Otto", "otto@example.test", email_opt_out=True)
+        twin = await _contact(client, "Otto2", "OTTO@example.test")
+        ada = await _contact(client, "Ada", "ada@example.test")
+        result = await _send(client, connection["id"], {"list_id": await _list(client, [twin["id"], ada["id"]])})
+    assert box.recipients() == ["ada@example.test"]
+    (skipped,) = result["skipped"]
+    assert skipped["contact_id"] == twin["id"] and "Otto Tester, who opted out" in skipped["reason"]
+
+
 async def test_the_daily_limit_stops_sending_with_a_clear_report(database_url: str, smtp: Any) -> None:
     box, port = smtp
     async with Client(_server(database_url)) as client:
@@ -419,14 +438,15 @@ async def test_tls_refuses_an_untrusted_certificate_before_the_login_and_sends_n
             checked = await call(client, "email_connections_test", {"connection_id": connection["id"]})
             people = [await _contact(client, name, f"{name.lower()}@example.test") for name in ("Ada", "Bob")]
             result = await _send(client, connection["id"], {"list_id": await _list(client, [p["id"] for p in people])})
-            failed, held = result["messages"]
-            activity = await _activity(client, failed["activity_id"])
+            first, second = result["messages"]
     assert checked["ok"] is False
-    for error in (checked["error"], failed["error"], activity["email_error"]):
+    for error in (checked["error"], first["error"], second["error"]):
         assert f"127.0.0.1:{server.port} ({mode})" in error
         assert "certificate was not accepted (self-signed certificate)" in error and "SSL_CERT_FILE" in error
-    assert result["counts"] == {"sent": 0, "failed": 1, "unknown": 0, "held": 1, "skipped": 0}
-    assert activity["email_status"] == "failed" and held["status"] == "held" and held["activity_id"] is None
+    # nothing was sent: the first message is held with the rest, not failed, and nothing is on the timeline
+    assert result["counts"] == {"sent": 0, "failed": 0, "unknown": 0, "held": 2, "skipped": 0}
+    assert [(m["status"], m["activity_id"]) for m in result["messages"]] == [("held", None), ("held", None)]
+    assert "resume --send" in result["summary"] and "one by one" not in result["summary"]
     assert server.box.received == [] and server.logins == []  # the password never went out
 
 
@@ -587,6 +607,184 @@ async def test_a_cancelled_call_stops_between_messages_and_the_worker_sends_the_
     assert box.recipients() == [f"p{i}@example.test" for i in range(4)]
 
 
+async def test_a_send_taken_over_meanwhile_is_fenced_and_nothing_is_recorded_twice(
+    database_url: str, smtp: Any
+) -> None:
+    """The process that was sending a message finishes it after another process took the send over and marked it
+    unknown: the message stays unknown with one activity (what the first process saw is added to its error), and
+    the first process claims nothing more."""
+    _, port = smtp
+    async with Client(_server(database_url)) as client:
+        connection = await _connect(client, port)
+        people = [await _contact(client, f"P{i}", f"p{i}@example.test") for i in range(2)]
+        list_id = await _list(client, [p["id"] for p in people])
+    db = Database(database_url)
+    try:
+        actor = await local_actor(db, via="stdio")
+        send_id, now = new_id(), datetime.now(UTC)
+        await db.write(
+            lambda c: email_sends.queue_send(
+                c, actor, connection["id"], {"list_id": list_id}, "Hi", "Hi", "markdown", lambda n: None, send_id, "a:1"
+            )
+        )
+        claimed = await db.write(lambda c: email_sends.claim_next(c, send_id, "a:1", now))
+        assert claimed is not None
+        (send,) = await db.read(lambda c: email_sends.open_sends(c, send_id))
+        unknown = await db.write(lambda c: email_sends.take_over(c, send, "b:2", "worker", now))
+        assert unknown is not None and len(unknown) == 1
+        settled = await db.write(lambda c: email_sends.finish(c, claimed.row, "sent", None, "stdio", now))
+        again = await db.write(lambda c: email_sends.claim_next(c, send_id, "a:1", now))
+        rows = await db.read(
+            lambda c: c.execute(select(EMAIL_OUTBOX).order_by(EMAIL_OUTBOX.c.position)).mappings().all()
+        )
+    finally:
+        await db.dispose()
+    assert settled is False and again is None
+    assert [r["state"] for r in rows] == ["unknown", "pending"]  # the second is left to its new owner
+    assert "reported afterwards: sent" in rows[0]["error"] and rows[0]["activity_id"] is not None
+    async with Client(_server(database_url)) as client:
+        found = await call(
+            client, "activities_list", {"filter": {"field": "email_to", "op": "eq", "value": "p0@example.test"}}
+        )
+    assert [a["email_status"] for a in found["items"]] == ["unknown"]  # one activity, not a second one
+
+
+async def test_a_stale_heartbeat_is_taken_over_even_when_its_pid_runs_here(database_url: str, smtp: Any) -> None:
+    """A pid on this machine that runs (perhaps reused by another program) does not keep a send whose heartbeat
+    stopped from being taken over."""
+    box, port = smtp
+    async with Client(_server(database_url)) as client:
+        connection = await _connect(client, port)
+        ada = await _contact(client, "Ada", "ada@example.test")
+        box.reject = {"ada@example.test"}
+        result = await _send(client, connection["id"], {"contact_id": ada["id"]})
+    box.reject = set()
+    db = Database(database_url)
+
+    def left_behind(conn: Any) -> None:
+        conn.execute(update(EMAIL_OUTBOX).values(state="pending", finished_at=None, error=None, activity_id=None))
+        stale = datetime.now(UTC) - timedelta(seconds=STALE_AFTER * 3)
+        running_pid = f"{socket.gethostname()}:{os.getppid()}"
+        conn.execute(update(EMAIL_SENDS).values(finished_at=None, owner=running_pid, heartbeat_at=stale))
+
+    try:
+        await db.write(left_behind)
+        (report,) = await Crm(db).email.resume("worker")
+    finally:
+        await db.dispose()
+    assert report["send_id"] == result["send_id"] and box.recipients() == ["ada@example.test"]
+
+
+async def test_a_failed_connection_holds_the_claimed_message_too_and_does_not_count_it(
+    database_url: str, smtp: Any
+) -> None:
+    _, port = smtp
+    async with Client(_server(database_url)) as client:
+        connection = await _connect(client, port, password="wrong")
+        people = [await _contact(client, f"P{i}", f"p{i}@example.test") for i in range(2)]
+        result = await _send(client, connection["id"], {"list_id": await _list(client, [p["id"] for p in people])})
+        detail = await call(client, "email_connections_get", {"connection_id": connection["id"]})
+    assert result["counts"] == {"sent": 0, "failed": 0, "unknown": 0, "held": 2, "skipped": 0}
+    assert all(m["error"].startswith("not tried: the connection failed") for m in result["messages"])
+    assert all(m["activity_id"] is None for m in result["messages"])
+    assert detail["daily_usage"]["used_today"] == 0
+    assert "one by one" not in result["summary"] and "do not email_send them again" in result["summary"]
+
+
+async def test_a_retried_send_with_its_idempotency_key_sends_nothing_again(database_url: str, smtp: Any) -> None:
+    box, port = smtp
+    async with Client(_server(database_url)) as client:
+        connection = await _connect(client, port)
+        people = [await _contact(client, f"P{i}", f"p{i}@example.test") for i in range(2)]
+        list_id = await _list(client, [p["id"] for p in people])
+        first = await _send(client, connection["id"], {"list_id": list_id}, idempotency_key="webinar-1")
+        again = await _send(client, connection["id"], {"list_id": list_id}, idempotency_key="webinar-1")
+        other = await fail(
+            client,
+            "email_send",
+            {
+                "connection_id": connection["id"],
+                "to": {"list_id": list_id},
+                "subject": "Other",
+                "body": "Hi!",
+                "idempotency_key": "webinar-1",
+            },
+        )
+    assert box.recipients() == ["p0@example.test", "p1@example.test"]
+    assert again["send_id"] == first["send_id"] and again["counts"]["sent"] == 2
+    assert [m["message_id"] for m in again["messages"]] == [m["message_id"] for m in first["messages"]]
+    assert "nothing was sent again" in again["summary"]
+    assert "already used" in other
+
+
+async def test_an_error_after_the_outbox_is_committed_returns_the_partial_report(
+    database_url: str, smtp: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box, port = smtp
+    async with Client(_server(database_url)) as client:
+        connection = await _connect(client, port)
+        people = [await _contact(client, f"P{i}", f"p{i}@example.test") for i in range(3)]
+        list_id = await _list(client, [p["id"] for p in people])
+        real = email_sends.finish
+        calls = []
+
+        def finish(*args: Any) -> bool:
+            calls.append(args)
+            if len(calls) == 2:
+                raise RuntimeError("database is locked")
+            return real(*args)
+
+        monkeypatch.setattr(email_sends, "finish", finish)
+        result = await _send(client, connection["id"], {"list_id": list_id})
+    assert result["send_id"] is not None and result["counts"]["sent"] == 1
+    assert "worker carries on" in result["summary"] and result["send_id"] in result["summary"]
+    assert "internal error" not in result["summary"] and "rolled back" not in result["summary"]
+    assert box.recipients() == ["p0@example.test", "p1@example.test"]
+
+
+async def test_a_real_send_lists_at_most_shown_messages(
+    database_url: str, smtp: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box, port = smtp
+    monkeypatch.setattr(sending, "SHOWN", 2)
+    box.reject = {"p3@example.test"}
+    async with Client(_server(database_url)) as client:
+        connection = await _connect(client, port)
+        people = [await _contact(client, f"P{i}", f"p{i}@example.test") for i in range(4)]
+        result = await _send(client, connection["id"], {"list_id": await _list(client, [p["id"] for p in people])})
+    assert result["counts"]["sent"] == 3 and result["counts"]["failed"] == 1 and result["send_id"]
+    assert len(result["messages"]) == 2 and result["more_messages"] == 2
+    assert result["messages"][0]["status"] == "failed"  # what went wrong comes first
+
+
+async def test_changing_the_server_clears_the_password_unless_a_new_one_comes_with_it(
+    database_url: str, smtp: Any
+) -> None:
+    box, port = smtp
+    async with Client(_server(database_url)) as client:
+        connection = await _connect(client, port)
+        ada = await _contact(client, "Ada", "ada@example.test")
+        moved = await call(client, "email_connections_update", {"connection_id": connection["id"], "port": port + 1})
+        back = await call(client, "email_connections_update", {"connection_id": connection["id"], "port": port})
+        refused = await fail(
+            client,
+            "email_send",
+            {"connection_id": connection["id"], "to": {"contact_id": ada["id"]}, "subject": "Hi", "body": "Hi"},
+        )
+        renamed = await call(client, "email_connections_update", {"connection_id": connection["id"], "name": "Sales"})
+        fixed = await call(
+            client,
+            "email_connections_update",
+            {"connection_id": connection["id"], "tls": "none", "port": port, "password": PASSWORD, "host": "127.0.0.1"},
+        )
+        sent = await _send(client, connection["id"], {"contact_id": ada["id"]})
+    assert connection["has_password"] is True
+    assert moved["has_password"] is False and back["has_password"] is False  # not restored by moving back
+    assert "no password" in refused and "cleared" in refused and "host, port or tls changed" in refused
+    assert renamed["has_password"] is False and fixed["has_password"] is True
+    assert sent["counts"]["sent"] == 1 and box.recipients() == ["ada@example.test"]
+
+
 # --- the password -------------------------------------------------------------------------------------------------
 
 
@@ -730,8 +928,49 @@ async def test_a_list_send_to_more_than_50_needs_its_dry_runs_confirm_token(data
         sent = await call(client, "email_send", arguments | {"confirm": dry["confirm"]})
     assert "more than 50" in refused and "dry_run: true" in refused and "confirm" in refused
     assert "Nothing was sent" in wrong and "Nothing was sent" in other
+    assert "has expired" in wrong and "other arguments" in other and "has expired" not in refused
     assert dry["members"] == 51 and len(dry["messages"]) == 51 and dry["confirm"]
     assert sent["counts"]["sent"] == 51 and len(box.received) == 51
+
+
+async def test_a_dry_run_checks_the_email_activity_type_as_the_send_does(database_url: str, smtp: Any) -> None:
+    _, port = smtp
+    async with Client(_server(database_url)) as client:
+        connection = await _connect(client, port)
+        ada = await _contact(client, "Ada", "ada@example.test")
+        types = await call(client, "activity_types_list", {})
+        (email_type,) = [t for t in types["items"] if t["key"] == "email"]
+        await call(client, "activity_types_update", {"id": email_type["id"], "active": False})
+        refused = await fail(
+            client,
+            "email_send",
+            {
+                "connection_id": connection["id"],
+                "to": {"contact_id": ada["id"]},
+                "subject": "Hi",
+                "body": "Hi",
+                "dry_run": True,
+            },
+        )
+    assert "activities of type 'email'" in refused
+
+
+async def test_a_message_smtplib_cannot_send_is_failed_not_unknown(
+    database_url: str, smtp: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import smtplib
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
+
+    _, port = smtp
+    async with Client(_server(database_url)) as client:
+        connection = await _connect(client, port)
+        ada = await _contact(client, "Ada", "ada@example.test")
+        monkeypatch.setattr(smtplib.SMTP, "send_message", refuse)
+        result = await _send(client, connection["id"], {"contact_id": ada["id"]})
+    (message,) = result["messages"]
+    assert message["status"] == "failed" and "SMTPUTF8" in message["error"]
 
 
 async def test_a_dry_run_renders_each_message_and_sends_nothing(database_url: str, smtp: Any) -> None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from mcp_crm.catalog.models import NoArguments, ToolInput
 from mcp_crm.catalog.tools import DELETE, READ, UPDATE, WRITE, AppState, CrmTool, make_tool, request_of
 from mcp_crm.mail.render import FIELDS
+from mcp_crm.mail.sending import SHOWN
 from mcp_crm.operations import Actor
 from mcp_crm.operations.preview import CONFIRM_ABOVE
 
@@ -133,6 +134,13 @@ class EmailSendInput(ToolInput):
         description=f"Needed for a list of more than {CONFIRM_ABOVE} people: the confirm token of this call's dry "
         "run (valid 10 minutes).",
     )
+    idempotency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Unique text per send: a retry (say after a timeout) with the same key returns that send's "
+        "report and sends nothing again; the same key with other recipients, subject or body is refused.",
+    )
 
 
 class Person(BaseModel):
@@ -149,10 +157,11 @@ class Skipped(Person):
 class EmailMessage(Person):
     subject: str | None = Field(None, description="Dry runs: the rendered subject.")
     text: str | None = Field(None, description="Dry runs: the rendered message (the plain-text part).")
-    status: Literal["sent", "failed", "unknown", "held"] | None = Field(
+    status: Literal["sent", "failed", "unknown", "held", "pending", "sending"] | None = Field(
         None,
         description="sent; failed (see error); unknown (the connection broke while sending: it may have arrived "
-        "and is not sent again); held (not tried: the daily limit or a failed connection).",
+        "and is not sent again); held (not tried: the daily limit or a failed connection); pending or sending (the "
+        "send stopped partway: the worker carries on with it).",
     )
     message_id: str | None = None
     error: str | None = None
@@ -165,7 +174,7 @@ class EmailSendResult(BaseModel):
     members: int = Field(description="The people `to` named (a list's members).")
     counts: dict[str, int]
     messages: list[EmailMessage]
-    more_messages: int = Field(description="Dry runs: messages not shown.")
+    more_messages: int = Field(description="Messages not shown (failed, unknown and held ones are shown first).")
     skipped: list[Skipped] = Field(description="People not written to, and why (opted out, no email, ...).")
     daily_usage: DailyUsage
     confirm: str | None = Field(description="Dry runs of large list sends: the token the real send needs.")
@@ -226,6 +235,7 @@ async def email_send(s: AppState, a: Actor, args: EmailSendInput) -> dict[str, A
         args.dry_run,
         request_of("email_send", args),
         args.confirm,
+        args.idempotency_key,
     )
     return _dumped(EmailSendResult, result)
 
@@ -250,7 +260,10 @@ def email_tools() -> list[CrmTool]:
         f"email_status, email_message_id). {MERGE_HELP} People who opted out or have no email are skipped; the "
         "connection's daily limit holds back the rest; one failed message does not stop the others. Use dry_run: "
         f"true first to read each rendered message; a list of more than {CONFIRM_ABOVE} people needs the dry run's "
-        'confirm token. Example: to {"list_id": "<id>"}, subject "Our webinar, {{first_name|friend}}", body '
+        "confirm token. Give an idempotency_key so that a retried call (after a timeout) returns the first send's "
+        "report instead of sending again; a send interrupted after it was queued carries on in the worker. The "
+        f"report lists at most {SHOWN} messages (more_messages counts the rest). "
+        'Example: to {"list_id": "<id>"}, subject "Our webinar, {{first_name|friend}}", body '
         '"Hi {{first_name|there}},\\n\\nJoin us **Thursday**."',
         email_send,
         EmailSendInput,
@@ -290,7 +303,8 @@ def email_tools() -> list[CrmTool]:
             "email_connections_update",
             "Change an email connection",
             "Change a connection's server, login, password, sender or daily limit; null clears the login, the "
-            "password or the sender name.",
+            "password or the sender name. Changing host, port or tls clears the stored password unless a new "
+            "password comes in the same call (a new server never gets the old password).",
             email_connections_update,
             ConnectionUpdateInput,
             EmailConnection,

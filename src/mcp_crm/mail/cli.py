@@ -79,7 +79,12 @@ def connect(
         None
     ),
     update: Annotated[
-        str | None, typer.Option("--update", help="Change this connection (its id) instead of adding one.")
+        str | None,
+        typer.Option(
+            "--update",
+            help="Change this connection (its id) instead of adding one; changing --host, --port or --tls clears "
+            "the stored password unless --new-password gives one.",
+        ),
     ] = None,
     skip_test: Annotated[bool, typer.Option("--skip-test", help="Save without checking the login first.")] = False,
     workspace: Workspace = "local",
@@ -116,7 +121,12 @@ async def _save(crm: Crm, actor: Actor, update: str | None, values: dict[str, An
 
     if update is not None:
         saved = await crm.email.connections_update(actor, update, values)
-        return saved, None if skip_test else await crm.email.connections_test(actor, saved["id"])
+        if skip_test:
+            return saved, None
+        try:
+            return saved, await crm.email.connections_test(actor, saved["id"])
+        except CrmError as exc:  # a login whose password was cleared by a change of server
+            return saved, {"ok": False, "error": str(exc), "latency_ms": 0}
     if skip_test:
         return await crm.email.connections_create(actor, values), None
     port, tls = values.get("port", DEFAULTS["port"]), values.get("tls", DEFAULTS["tls"])

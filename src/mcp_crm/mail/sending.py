@@ -19,6 +19,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from mcp_crm.errors import CrmError
 from mcp_crm.ids import new_id
@@ -37,12 +38,16 @@ log = logging.getLogger("mcp_crm")
 HEARTBEAT_EVERY = 15  # seconds
 STALE_AFTER = 60  # seconds without a heartbeat before another process takes a send over
 SHOWN = 100  # rendered messages a dry run shows
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
 RUNNING: set[str] = set()  # the sends this process is delivering now
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def owner() -> str:
+    """This process as a send's owner, host:pid; asked each time, so that a forked process names itself."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _alive(owner: str | None) -> bool | None:
@@ -60,12 +65,13 @@ def _alive(owner: str | None) -> bool | None:
 
 
 def _abandoned(send: dict[str, Any], now: datetime) -> bool:
-    if send["owner"] == OWNER:  # this process: abandoned when its call was cancelled (a client's timeout)
+    """Whether the send's process stopped: its heartbeat is older than STALE_AFTER (by the database's clock,
+    `now`), or, sooner, its process on this machine is gone (or, for this process, its call was cancelled)."""
+    if send["heartbeat_at"] < now - timedelta(seconds=STALE_AFTER):
+        return True
+    if send["owner"] == owner():  # this process: abandoned when its call was cancelled (a client's timeout)
         return send["id"] not in RUNNING
-    alive = _alive(send["owner"])
-    if alive is not None:
-        return not alive
-    return send["heartbeat_at"] < now - timedelta(seconds=STALE_AFTER)
+    return _alive(send["owner"]) is False
 
 
 class EmailService:
@@ -115,41 +121,100 @@ class EmailService:
         dry_run: bool,
         request: str,
         confirm: str | None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """A dry run's rendered messages, or the report of a real send. `request` identifies the call for its
         confirm token (needed to write to a list of more than CONFIRM_ABOVE people)."""
         if dry_run:
-            plan = await self._read(lambda c: sends.plan_send(c, actor, connection_id, to, subject, body, body_format))
+
+            def dry(c: Connection) -> sends.Plan:
+                sends.email_type_check(c, actor)  # as the real send does
+                return sends.plan_send(c, actor, connection_id, to, subject, body, body_format)
+
+            plan = await self._read(dry)
             token = await self.crm.confirm_token(actor, request) if _needs_token(to, plan.members) else None
             return _dry_report(plan, token)
+        if idempotency_key is not None:
+            earlier = await self._read(lambda c: sends.send_by_key(c, actor, idempotency_key, to, subject, body))
+            if earlier is not None:  # a retry: that send's report, nothing sent again
+                return await self._repeat(earlier)
         confirmed = bool(to.get("list_id")) and await self.crm.confirmed(actor, request, confirm)
         # a password this key cannot decrypt is reported now, before anything is queued
         await self._read(lambda c: connections.settings_of(connections.chosen_connection(c, actor, connection_id)))
 
         def allowed(members: int) -> None:
             if _needs_token(to, members) and not confirmed:
+                given = (
+                    " The confirm token given has expired (tokens last 10 minutes) or was made for other arguments."
+                    if confirm
+                    else ""
+                )
                 raise CrmError(
-                    f"Not sent: the list has {members} members, more than {CONFIRM_ABOVE}. Call email_send with "
-                    "the same arguments and dry_run: true, check the messages, then call it again with the "
+                    f"Not sent: the list has {members} members, more than {CONFIRM_ABOVE}.{given} Call email_send "
+                    "with the same arguments and dry_run: true, check the messages, then call it again with the "
                     "confirm token the dry run returns (valid 10 minutes). Nothing was sent."
                 )
 
         send_id = new_id()
         RUNNING.add(send_id)  # from its first commit, so this process's worker leaves it alone
+        stopped: str | None = None
         try:
-            queued, plan = await self._commit(
-                actor,
-                lambda c: sends.queue_send(
-                    c, actor, connection_id, to, subject, body, body_format, allowed, send_id, OWNER
-                ),
-            )
+            try:
+                queued, plan = await self._commit(
+                    actor,
+                    lambda c: sends.queue_send(
+                        c,
+                        actor,
+                        connection_id,
+                        to,
+                        subject,
+                        body,
+                        body_format,
+                        allowed,
+                        send_id,
+                        owner(),
+                        idempotency_key,
+                    ),
+                )
+            except IntegrityError:  # the same key, queued by a concurrent retry
+                earlier = await self._read(
+                    lambda c: sends.send_by_key(c, actor, idempotency_key or "", to, subject, body)
+                )
+                if idempotency_key is None or earlier is None:
+                    raise
+                return await self._repeat(earlier)
             if queued is None:
                 return _report(plan.members, plan.skipped, None, plan.usage)
-            await self._run(send_id, actor)
+            try:
+                await self._run(send_id, actor)
+            except Exception as exc:  # the outbox is committed: what was sent stays sent, the worker does the rest
+                log.exception("email send %s stopped", send_id)
+                stopped = _reason(exc)
         finally:
             RUNNING.discard(send_id)
+        try:
+            report = await self._read(lambda c: sends.send_report(c, send_id))
+        except Exception as exc:
+            log.exception("email send %s: its report could not be read", send_id)
+            stopped = stopped or _reason(exc)
+            report = {"send_id": send_id, "messages": [], "daily_usage": plan.usage}
+        result = _report(plan.members, plan.skipped, report, report["daily_usage"] or plan.usage)
+        if stopped is not None:
+            result["summary"] += (
+                f" The send stopped partway ({stopped}): what went out stays recorded, and the worker carries on "
+                f"with the rest of send {send_id} (or an admin with `mcp-crm email resume --send {send_id}`). Do not "
+                "send it again."
+            )
+        return result
+
+    async def _repeat(self, send_id: str) -> dict[str, Any]:
+        """The report of a send made earlier with the same idempotency key."""
         report = await self._read(lambda c: sends.send_report(c, send_id))
-        return _report(plan.members, plan.skipped, report, report["daily_usage"])
+        result = _report(len(report["messages"]), [], report, report["daily_usage"])
+        result["summary"] = (
+            f"Already sent with this idempotency_key (send {send_id}); nothing was sent again. " + (result["summary"])
+        )
+        return result
 
     async def _run(self, send_id: str, actor: Actor) -> None:
         """Delivers the send's pending messages, one at a time, while keeping its heartbeat."""
@@ -174,27 +239,32 @@ class EmailService:
     async def _keep_heartbeat(self, send_id: str, actor: Actor) -> None:
         while True:
             await anyio.sleep(HEARTBEAT_EVERY)
-            await self._commit(actor, lambda c: sends.beat(c, send_id, OWNER, _now()))
+            await self._commit(actor, lambda c: sends.beat(c, send_id, owner()))
 
     async def _deliver_all(self, send_id: str, actor: Actor, mailer: Mailer) -> None:
         while True:
             # a cancelled call (a client's timeout, a shutdown) stops here, between messages; the worker carries on
             await anyio.lowlevel.checkpoint()
             with anyio.CancelScope(shield=True):  # a claimed message is delivered and settled, whatever happens
-                claimed = await self._commit(actor, lambda c: sends.claim_next(c, send_id, OWNER, _now()))
+                claimed = await self._commit(actor, lambda c: sends.claim_next(c, send_id, owner(), _now()))
                 if claimed is None:
                     return
                 delivery = await anyio.to_thread.run_sync(_deliver, mailer, claimed)
+                if delivery.connection_failed:  # nothing was sent: this message is held with the rest
+                    why = f"the connection failed ({delivery.error})"
+
+                    def hold(c: Connection, row_id: str = claimed.row["id"], why: str = why) -> None:
+                        sends.hold_claimed(c, row_id, why, _now())
+                        sends.hold_rest(c, send_id, why, _now())
+
+                    await self._commit(actor, hold)
+                    return
                 await self._commit(
                     actor,
                     lambda c, row=claimed.row, done=delivery: sends.finish(
                         c, row, done.outcome, done.error, actor.via, _now()
                     ),
                 )
-                if delivery.connection_failed:
-                    why = f"the connection failed ({delivery.error})"
-                    await self._commit(actor, lambda c, why=why: sends.hold_rest(c, send_id, why, _now()))
-                    return
 
     # --- resuming ---------------------------------------------------------------------------------------------
 
@@ -202,9 +272,9 @@ class EmailService:
         """Carries on with sends whose process stopped: messages left in sending become unknown, never sent
         twice; pending ones are sent. With `send_id`, that send, its held messages (daily limit, failed connection)
         put back in line first. One report per send carried on with."""
-        now = _now()
+        now = await self._read(sends.db_now)
         if send_id is not None:
-            released = await self.crm.db.write(lambda c: sends.release_held(c, send_id, OWNER, now))
+            released = await self.crm.db.write(lambda c: sends.release_held(c, send_id, owner(), now))
             if released is not None:
                 return [await self._carry_on(released, via, [])]
         candidates = await self._read(lambda c: sends.open_sends(c, send_id))
@@ -219,7 +289,9 @@ class EmailService:
                         f"process is gone, try again {STALE_AFTER} seconds after it stopped."
                     )
                 continue
-            unknown = await self._commit(_actor(send, via), lambda c, s=send: sends.take_over(c, s, OWNER, via, _now()))
+            unknown = await self._commit(
+                _actor(send, via), lambda c, s=send: sends.take_over(c, s, owner(), via, _now())
+            )
             if unknown is not None:  # else another process took it over first
                 reports.append(await self._carry_on(send, via, unknown))
         return reports
@@ -233,6 +305,15 @@ class EmailService:
 def _actor(send: dict[str, Any], via: str) -> Actor:
     """Who a resumed send acts as: the user who sent it."""
     return Actor(workspace_id=send["workspace_id"], user_id=send["created_by"], via=via, tool="email_send")
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, safe reason for an error that stopped a send after it was queued."""
+    if isinstance(exc, CrmError):
+        return str(exc)
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_reason(inner) for inner in exc.exceptions)
+    return f"{exc.__class__.__name__}, logged on the server"
 
 
 def _needs_token(to: dict[str, str], members: int) -> bool:
@@ -308,14 +389,23 @@ def _report(
         "send_id": report["send_id"] if report else None,
         "members": members,
         "counts": {state: counts.get(state, 0) for state in ("sent", "failed", "unknown", "held")}
-        | {"skipped": len(skipped)},
-        "messages": messages,
-        "more_messages": 0,
+        | {"skipped": len(skipped)}
+        | ({"not_yet": not_yet} if (not_yet := counts.get("pending", 0) + counts.get("sending", 0)) else {}),
+        "messages": _shown(messages),
+        "more_messages": max(0, len(messages) - SHOWN),
         "skipped": skipped,
         "daily_usage": usage,
         "confirm": None,
         "summary": summary_of(counts, len(skipped), messages, usage),
     }
+
+
+def _shown(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most SHOWN messages: those that did not go first (failed, unknown, held), then the sent ones, in order."""
+    if len(messages) <= SHOWN:
+        return messages
+    first = [m for m in messages if m["status"] != "sent"][:SHOWN]
+    return first + [m for m in messages if m["status"] == "sent"][: SHOWN - len(first)]
 
 
 def summary_of(counts: Counter[str], skipped: int, messages: list[dict[str, Any]], usage: dict[str, Any]) -> str:
@@ -334,8 +424,8 @@ def summary_of(counts: Counter[str], skipped: int, messages: list[dict[str, Any]
         if "daily limit" in why:
             text += f" The limit resets at {usage['resets_at']:%Y-%m-%d %H:%M} UTC."
         text += (
-            " An admin sends them later with `mcp-crm email resume --send <send_id>`, or email_send them one by one "
-            "(each held message names its contact or lead)."
+            " An admin sends them later with `mcp-crm email resume --send <send_id>`; do not email_send them again "
+            "yourself, or the resume would write to them a second time."
         )
     return text
 

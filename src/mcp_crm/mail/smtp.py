@@ -175,6 +175,8 @@ class Mailer:
             return Delivery("failed", f"{self.settings.host} refused {recipient}: {code} {reply}".strip())
         except smtplib.SMTPResponseException as exc:
             return Delivery("failed", f"{self.settings.host} refused the message: {_reply(exc)}")
+        except smtplib.SMTPNotSupportedError as exc:  # refused by smtplib before anything went out
+            return Delivery("failed", f"{self.settings.address} cannot take this message: {exc}")
         except (OSError, smtplib.SMTPException) as exc:
             # the session broke while the message was being handed over: the server may have taken it
             self.close()

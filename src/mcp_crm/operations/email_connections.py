@@ -74,7 +74,15 @@ def chosen_connection(conn: Connection, actor: Actor, connection_id: str | None)
     raise CrmError(f"connection_id: this workspace has {len(rows)} email connections; choose one: {listed}.")
 
 
-def _checked(values: dict[str, Any], before: Any = None) -> dict[str, Any]:
+TARGET = ("host", "port", "tls")  # where the password goes: changing it clears the stored password
+CLEARED = (
+    "the password was cleared when the connection's host, port or tls changed (so that a new server never gets "
+    "the old one); set it again with email_connections_update password (or `mcp-crm email connect --update ID "
+    "--new-password`)"
+)
+
+
+def _checked(values: dict[str, Any], before: Any = None, cleared: bool = False) -> dict[str, Any]:
     """The values as stored (password encrypted), once the connection they make together is valid."""
     merged = (dict(before) if before is not None else {}) | {k: v for k, v in values.items() if k != "password"}
     problems = []
@@ -98,7 +106,7 @@ def _checked(values: dict[str, Any], before: Any = None) -> dict[str, Any]:
     has_password = merged.get("password_encrypted") is not None
     if has_password and not merged.get("username"):
         problems.append("username: a password needs the username it belongs to.")
-    if merged.get("username") and not has_password:
+    if merged.get("username") and not has_password and not cleared:
         problems.append("password: a username needs its password (or leave both out for a server without login).")
     if has_password and merged["tls"] == "none" and not _loopback(merged["host"]):
         problems.append(
@@ -243,7 +251,13 @@ def get_connection(conn: Connection, actor: Actor, connection_id: str) -> dict[s
 def update_connection(conn: Connection, actor: Actor, connection_id: str, changes: dict[str, Any]) -> dict[str, Any]:
     """`changes`: any of the fields create takes; a password replaces the stored one, null removes it."""
     before = dict(connection_row(conn, actor, connection_id, lock=True))
-    stored = _checked(changes, before)
+    retargeted = any(name in changes and changes[name] != before[name] for name in TARGET)
+    cleared = retargeted and "password" not in changes and before["password_encrypted"] is not None
+    if cleared:  # the old password is not sent to a server it was not given for
+        changes = changes | {"password": None}
+    # a login left without its password by such a change stays so until a password is given
+    unchanged_login = "username" not in changes and (cleared or "password" not in changes)
+    stored = _checked(changes, before, cleared=unchanged_login)
     values = {k: v for k, v in stored.items() if k == "password_encrypted" or v != before[k]}
     if not values:
         return public(before)
@@ -278,8 +292,11 @@ def delete_connection(conn: Connection, actor: Actor, connection_id: str) -> dic
 
 
 def settings_of(row: Any) -> SmtpSettings:
-    """What the sender needs, password decrypted."""
+    """What the sender needs, password decrypted; a login without its password (cleared by a change of server)
+    is refused."""
     password = decrypt(row["password_encrypted"], row["name"]) if row["password_encrypted"] else None
+    if row["username"] and password is None:
+        raise CrmError(f"Email connection {row['name']!r} has a username but no password: {CLEARED}. Nothing was sent.")
     return SmtpSettings(host=row["host"], port=row["port"], tls=row["tls"], username=row["username"], password=password)
 
 

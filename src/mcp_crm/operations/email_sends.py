@@ -10,13 +10,13 @@ A send is written in steps, so that no email is sent inside a transaction and no
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, create_model
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import create_model_for
@@ -125,7 +125,30 @@ def people(conn: Connection, actor: Actor, refs: list[tuple[str, str]]) -> list[
             contact = contacts.get(lead["contact_id"]) if lead["contact_id"] else None
             organization = named.get(lead["organization_id"]) or by_contact.get(lead["contact_id"] or "")
             found.append(_person(contact, lead, organization))
-    return found
+    opted = _opted_out_addresses(conn, actor) if found else {}
+    return [
+        replace(p, opt_out=opted[p.email.lower()]) if p.opt_out is None and p.email and p.email.lower() in opted else p
+        for p in found
+    ]
+
+
+def _opted_out_addresses(conn: Connection, actor: Actor) -> dict[str, str]:
+    """{address (lower case): why not to write to it} for every address of the workspace's opted-out contacts:
+    an address one contact opted out with is not written to through another contact that has it too."""
+    contacts = table_of(CONTACTS)
+    rows = conn.execute(
+        select(contacts.c.first_name, contacts.c.last_name, contacts.c.email, contacts.c.emails).where(
+            contacts.c.workspace_id == actor.workspace_id, contacts.c.email_opt_out.is_(True)
+        )
+    ).all()
+    opted: dict[str, str] = {}
+    for first, last, primary, emails in rows:
+        name = " ".join(part for part in (first, last) if part)
+        why = f"the address belongs also to {name}, who opted out of email"
+        for value in [primary] + [e.get("value") for e in (emails or []) if isinstance(e, dict)]:
+            if value:
+                opted.setdefault(str(value).lower(), why)
+    return opted
 
 
 def _person(contact: dict[str, Any] | None, lead: dict[str, Any] | None, organization: str | None) -> Person:
@@ -228,6 +251,7 @@ def queue_send(
     allowed: Callable[[int], None],
     send_id: str,
     owner: str,
+    idempotency_key: str | None = None,
 ) -> tuple[str | None, Plan]:
     """Plans the send and writes it, as `send_id` sent by `owner`, with one pending outbox row per message:
     (send id or None when there is nothing to send, the plan). `allowed(members)` raises when the send needs a
@@ -252,7 +276,8 @@ def queue_send(
             via=actor.via,
             created_at=now,
             owner=owner,
-            heartbeat_at=now,
+            heartbeat_at=db_now(conn),
+            idempotency_key=idempotency_key,
         )
     )
     rows = []
@@ -279,6 +304,15 @@ def queue_send(
     return send_id, plan
 
 
+def db_now(conn: Connection) -> datetime:
+    """The database's clock (PostgreSQL's now()), so that heartbeats written by hosts whose clocks differ compare
+    right; SQLite is a file on this machine, whose clock it is."""
+    if conn.dialect.name == "postgresql":
+        value = conn.execute(select(func.now())).scalar_one()
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
 # --- one message at a time --------------------------------------------------------------------------------------
 
 
@@ -288,6 +322,28 @@ class Claimed:
 
     row: dict[str, Any]
     connection: dict[str, Any]
+
+
+def send_by_key(conn: Connection, actor: Actor, key: str, to: dict[str, str], subject: str, body: str) -> str | None:
+    """The id of the workspace's send made with idempotency key `key`, or None; a key used for another message
+    is refused."""
+    found = (
+        conn.execute(
+            select(EMAIL_SENDS).where(
+                EMAIL_SENDS.c.workspace_id == actor.workspace_id, EMAIL_SENDS.c.idempotency_key == key
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if found is None:
+        return None
+    if (found["recipients"], found["subject"], found["body"]) != (to, subject, body):
+        raise CrmError(
+            f"idempotency_key '{key}' was already used for send {found['id']} with other recipients, subject or "
+            "body; use a new key for a new send. Nothing was sent."
+        )
+    return str(found["id"])
 
 
 def send_row(conn: Connection, send_id: str) -> dict[str, Any]:
@@ -309,7 +365,14 @@ def claim_next(conn: Connection, send_id: str, owner: str, now: datetime) -> Cla
     actor = _actor_of(send, "worker")
     # the connection row's lock makes the day's count and the claim one step for concurrent sends
     connection = dict(connection_row(conn, actor, send["connection_id"], lock=True))
-    conn.execute(update(EMAIL_SENDS).where(EMAIL_SENDS.c.id == send_id).values(owner=owner, heartbeat_at=now))
+    # fenced: once another process took the send over (its owner changed), this one claims nothing more
+    still_mine = conn.execute(
+        update(EMAIL_SENDS)
+        .where(EMAIL_SENDS.c.id == send_id, EMAIL_SENDS.c.owner == owner)
+        .values(heartbeat_at=db_now(conn))
+    ).rowcount
+    if not still_mine:
+        return None
     while True:
         row = (
             conn.execute(
@@ -331,9 +394,13 @@ def claim_next(conn: Connection, send_id: str, owner: str, now: datetime) -> Cla
         if sent_today(conn, connection["id"], now) >= connection["daily_limit"]:
             hold_rest(conn, send_id, f"the daily limit of {connection['daily_limit']} messages was reached", now)
             return None
-        conn.execute(
-            update(EMAIL_OUTBOX).where(EMAIL_OUTBOX.c.id == row["id"]).values(state="sending", attempted_at=now)
-        )
+        claimed = conn.execute(
+            update(EMAIL_OUTBOX)
+            .where(EMAIL_OUTBOX.c.id == row["id"], EMAIL_OUTBOX.c.state == "pending")
+            .values(state="sending", attempted_at=now)
+        ).rowcount
+        if not claimed:  # another process got to it first
+            continue
         return Claimed(dict(row) | {"state": "sending", "attempted_at": now}, connection)
 
 
@@ -347,7 +414,19 @@ def _gone_or_opted_out(conn: Connection, actor: Actor, row: dict[str, Any]) -> s
 
 def _settle(conn: Connection, row_id: str, state: str, error: str | None, now: datetime) -> None:
     conn.execute(
-        update(EMAIL_OUTBOX).where(EMAIL_OUTBOX.c.id == row_id).values(state=state, error=error, finished_at=now)
+        update(EMAIL_OUTBOX)
+        .where(EMAIL_OUTBOX.c.id == row_id, EMAIL_OUTBOX.c.state == "pending")
+        .values(state=state, error=error, finished_at=now)
+    )
+
+
+def hold_claimed(conn: Connection, row_id: str, why: str, now: datetime) -> None:
+    """A claimed message that was not handed over (the connection, TLS or login failed: nothing was sent) is held
+    like the rest, not counted against the daily limit."""
+    conn.execute(
+        update(EMAIL_OUTBOX)
+        .where(EMAIL_OUTBOX.c.id == row_id, EMAIL_OUTBOX.c.state == "sending")
+        .values(state="held", error=f"not tried: {why}", attempted_at=None, finished_at=now)
     )
 
 
@@ -388,15 +467,30 @@ def _email_activity() -> type[BaseModel]:
     )
 
 
-def finish(conn: Connection, claimed: dict[str, Any], state: str, error: str | None, via: str, now: datetime) -> None:
-    """Marks the message sent, failed or unknown and records it as an email activity on the person's timeline."""
+def finish(conn: Connection, claimed: dict[str, Any], state: str, error: str | None, via: str, now: datetime) -> bool:
+    """Marks the message sent, failed or unknown and records it as an email activity on the person's timeline:
+    True. False when the message is no longer sending (another process took the send over and settled it as
+    unknown meanwhile, with its activity): that stays as it is, no second activity is recorded, and what this
+    process saw is added to the row's error, so nothing flips from unknown to sent silently."""
+    settled = conn.execute(
+        update(EMAIL_OUTBOX)
+        .where(EMAIL_OUTBOX.c.id == claimed["id"], EMAIL_OUTBOX.c.state == "sending")
+        .values(state=state, error=error, finished_at=now)
+    ).rowcount
+    if not settled:
+        current = conn.execute(
+            select(EMAIL_OUTBOX.c.state, EMAIL_OUTBOX.c.error).where(EMAIL_OUTBOX.c.id == claimed["id"])
+        )
+        found = current.first()
+        if found is not None and found.state == "unknown":
+            seen = f"{state}: {error}" if error else state
+            note = f"{found.error or ''} (the process that was sending it reported afterwards: {seen})".strip()
+            conn.execute(update(EMAIL_OUTBOX).where(EMAIL_OUTBOX.c.id == claimed["id"]).values(error=note))
+        return False
     send = send_row(conn, claimed["send_id"])
     activity_id = _record_activity(conn, _actor_of(send, via), claimed, state, error, now)
-    conn.execute(
-        update(EMAIL_OUTBOX)
-        .where(EMAIL_OUTBOX.c.id == claimed["id"])
-        .values(state=state, error=error, finished_at=now, activity_id=activity_id)
-    )
+    conn.execute(update(EMAIL_OUTBOX).where(EMAIL_OUTBOX.c.id == claimed["id"]).values(activity_id=activity_id))
+    return True
 
 
 def _record_activity(
@@ -457,8 +551,9 @@ def take_over(
             EMAIL_SENDS.c.id == send["id"],
             EMAIL_SENDS.c.finished_at.is_(None),
             EMAIL_SENDS.c.heartbeat_at == send["heartbeat_at"],
+            EMAIL_SENDS.c.owner == send["owner"] if send["owner"] is not None else EMAIL_SENDS.c.owner.is_(None),
         )
-        .values(owner=owner, heartbeat_at=now)
+        .values(owner=owner, heartbeat_at=db_now(conn))
     ).rowcount
     if not taken:
         return None
@@ -489,7 +584,7 @@ def release_held(conn: Connection, send_id: str, owner: str, now: datetime) -> d
             EMAIL_SENDS.c.finished_at.is_not(None),
             select(EMAIL_OUTBOX.c.id).where(EMAIL_OUTBOX.c.send_id == send_id, EMAIL_OUTBOX.c.state == "held").exists(),
         )
-        .values(finished_at=None, owner=owner, heartbeat_at=now)
+        .values(finished_at=None, owner=owner, heartbeat_at=db_now(conn))
     ).rowcount
     if not taken:
         return None
@@ -501,9 +596,12 @@ def release_held(conn: Connection, send_id: str, owner: str, now: datetime) -> d
     return send_row(conn, send_id)
 
 
-def beat(conn: Connection, send_id: str, owner: str, now: datetime) -> None:
+def beat(conn: Connection, send_id: str, owner: str, now: datetime | None = None) -> None:
+    """Refreshes the send's heartbeat with the database's clock, while `owner` still sends it."""
     conn.execute(
-        update(EMAIL_SENDS).where(EMAIL_SENDS.c.id == send_id, EMAIL_SENDS.c.owner == owner).values(heartbeat_at=now)
+        update(EMAIL_SENDS)
+        .where(EMAIL_SENDS.c.id == send_id, EMAIL_SENDS.c.owner == owner)
+        .values(heartbeat_at=db_now(conn))
     )
 
 

@@ -362,6 +362,7 @@ class EmailSend(SQLModel, table=True):
     __table_args__ = (
         Index("ix_email_sends_workspace", "workspace_id", "id"),
         Index("ix_email_sends_open", "heartbeat_at", sqlite_where=OPEN_SEND, postgresql_where=OPEN_SEND),
+        Index("ux_email_sends_idempotency", "workspace_id", "idempotency_key", unique=True),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -377,6 +378,7 @@ class EmailSend(SQLModel, table=True):
     owner: str | None = Field(default=None, max_length=300)  # host:pid of the process sending it
     heartbeat_at: datetime = Field(sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # no message left to try
+    idempotency_key: str | None = Field(default=None, max_length=200)  # a retried email_send returns this send
 
 
 class EmailOutboxEntry(SQLModel, table=True):

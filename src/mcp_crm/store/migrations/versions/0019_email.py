@@ -62,11 +62,13 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(length=300), nullable=True),
         sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
         sa.ForeignKeyConstraint(["connection_id"], ["email_connections.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_email_sends_workspace", "email_sends", ["workspace_id", "id"])
+    op.create_index("ux_email_sends_idempotency", "email_sends", ["workspace_id", "idempotency_key"], unique=True)
     op.create_index(
         "ix_email_sends_open", "email_sends", ["heartbeat_at"], sqlite_where=OPEN_SEND, postgresql_where=OPEN_SEND
     )
