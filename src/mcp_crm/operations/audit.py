@@ -4,11 +4,13 @@ transaction (the timeline and webhooks read the same events; nothing is recorded
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select
 
 from mcp_crm.entities import Entity
+from mcp_crm.ids import new_id
 from mcp_crm.operations.actor import Actor
 from mcp_crm.query import FilterNode, compile_filter
 from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
@@ -21,6 +23,43 @@ AUDIT = Entity(
     description="Every committed change: when, who, through which tool and credential, each field before and after.",
     title_columns=("entity",),
 )
+
+
+def record_setting_change(
+    conn: Connection,
+    actor: Actor,
+    kind: str,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    now: datetime,
+) -> None:
+    """A change of a workspace setting that is not an entity (a webhook, an email connection), in the audit log
+    as an entity's change would be: the caller passes the fields it may show, never a secret."""
+    record = after if after is not None else before
+    assert record is not None
+    conn.execute(
+        insert(EVENTS).values(
+            id=new_id(),
+            workspace_id=actor.workspace_id,
+            entity=kind,
+            record_id=record["id"],
+            action=action,
+            user_id=actor.user_id,
+            via=actor.via,
+            tool=actor.tool,
+            credential_id=actor.credential_id,
+            before=_jsonable(before),
+            after=_jsonable(after),
+            occurred_at=now,
+        )
+    )
+
+
+def _jsonable(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()}
 
 
 def list_changes(

@@ -18,7 +18,7 @@ from mcp_crm.ids import new_id
 from mcp_crm.mail.crypto import decrypt, encrypt
 from mcp_crm.mail.smtp import TLS_MODES, SmtpSettings
 from mcp_crm.operations.actor import Actor
-from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
+from mcp_crm.operations.audit import record_setting_change
 from mcp_crm.store.tables import EMAIL_CONNECTIONS, EMAIL_OUTBOX, EMAIL_SENDS
 
 MAX_CONNECTIONS = 20  # per workspace
@@ -128,29 +128,7 @@ def _loopback(host: str) -> bool:
 
 
 def _audit(conn: Connection, actor: Actor, action: str, before: Any, after: Any, now: datetime) -> None:
-    record = after if after is not None else before
-    conn.execute(
-        insert(EVENTS).values(
-            id=new_id(),
-            workspace_id=actor.workspace_id,
-            entity="email_connections",
-            record_id=record["id"],
-            action=action,
-            user_id=actor.user_id,
-            via=actor.via,
-            tool=actor.tool,
-            credential_id=actor.credential_id,
-            before=_jsonable(before),
-            after=_jsonable(after),
-            occurred_at=now,
-        )
-    )
-
-
-def _jsonable(record: dict[str, Any] | None) -> dict[str, Any] | None:
-    if record is None:
-        return None
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()}
+    record_setting_change(conn, actor, "email_connections", action, before, after, now)
 
 
 def create_connection(conn: Connection, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:

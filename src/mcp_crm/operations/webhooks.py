@@ -13,8 +13,8 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from mcp_crm.errors import CrmError, NotFound
 from mcp_crm.ids import new_id
 from mcp_crm.operations.actor import Actor
+from mcp_crm.operations.audit import record_setting_change
 from mcp_crm.store.tables import ATTEMPTS, DELIVERIES, OUTBOX, WEBHOOKS
-from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
 from mcp_crm.webhooks.events import check_patterns
 from mcp_crm.webhooks.outbox import take_place
 from mcp_crm.webhooks.signing import new_secret
@@ -40,29 +40,7 @@ def _row(conn: Connection, actor: Actor, webhook_id: str, lock: bool = False) ->
 
 
 def _audit(conn: Connection, actor: Actor, action: str, before: Any, after: Any, now: datetime) -> None:
-    record = after if after is not None else before
-    conn.execute(
-        insert(EVENTS).values(
-            id=new_id(),
-            workspace_id=actor.workspace_id,
-            entity="webhooks",
-            record_id=record["id"],
-            action=action,
-            user_id=actor.user_id,
-            via=actor.via,
-            tool=actor.tool,
-            credential_id=actor.credential_id,
-            before=_jsonable(before),
-            after=_jsonable(after),
-            occurred_at=now,
-        )
-    )
-
-
-def _jsonable(record: dict[str, Any] | None) -> dict[str, Any] | None:
-    if record is None:
-        return None
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()}
+    record_setting_change(conn, actor, "webhooks", action, before, after, now)
 
 
 def create_webhook(
