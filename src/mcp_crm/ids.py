@@ -1,10 +1,16 @@
 """Time-ordered string ids (UUIDv7 layout), so keyset pagination follows creation order."""
 
 import os
+import random
 import threading
 import time
 import uuid
 from datetime import datetime
+
+# Random bits from a generator seeded by the OS (and reseeded in a forked child), not a system call per id:
+# ids must not collide, they need not be unguessable.
+_random = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -24,9 +30,9 @@ def new_id() -> str:
             if _seq > 0xFFF:  # counter exhausted: borrow the next millisecond
                 _last_ms, _seq = _last_ms + 1, 0
         ms, seq = _last_ms, _seq
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
-    return str(uuid.UUID(int=value))
+        rand = _random.getrandbits(62)  # under the lock: a Random instance is not safe to share between threads
+    h = f"{(ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def id_at(moment: datetime) -> str:

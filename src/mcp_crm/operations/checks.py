@@ -4,6 +4,7 @@ required fields stay set. Every problem of a bulk call is reported at once, by i
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, func, select, tuple_
@@ -11,7 +12,7 @@ from sqlalchemy import Connection, func, select, tuple_
 from mcp_crm.entities import ENTITIES, Entity, Kind
 from mcp_crm.errors import CrmError
 from mcp_crm.operations.actor import Actor
-from mcp_crm.operations.records import rows_by_id, table_of
+from mcp_crm.operations.records import ids_in_workspace, table_of
 from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
 
 MAX_REPORTED = 20
@@ -52,23 +53,32 @@ class InvalidItems(CrmError):
 
 
 def existing_ids(conn: Connection, actor: Actor, target: str, ids: set[str]) -> set[str]:
-    return set(rows_by_id(conn, actor, ENTITIES[target], sorted(ids)))
+    return ids_in_workspace(conn, actor, ENTITIES[target], sorted(ids))
+
+
+@cache
+def _reference_fields(entity: Entity) -> tuple[tuple[str, str, str | None], ...]:
+    """(field, target entity, the link column holding the target's id in an item with attributes)."""
+    return tuple(
+        (name, field.target, field.link.target_column if field.kind is Kind.relations and field.link else None)
+        for name, field in entity.fields.items()
+        if field.target is not None
+        and (field.kind is Kind.relation or (field.kind is Kind.relations and field.link is not None))
+    )
 
 
 def _references(entity: Entity, values: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(field, target entity, id) for every reference among `values`."""
     refs = []
-    for name, value in values.items():
-        field = entity.fields.get(name)
-        if field is None or value is None:
+    for name, target, column in _reference_fields(entity):
+        value = values.get(name)
+        if value is None:
             continue
-        if field.kind is Kind.relation:
-            refs.append((name, field.target, value))
-        elif field.kind is Kind.relations and field.link is not None:
-            for item in value:
-                ref = item[field.link.target_column] if isinstance(item, dict) else item
-                refs.append((name, field.target, ref))
-    return refs  # type: ignore[return-value]
+        if column is None:
+            refs.append((name, target, value))
+        else:
+            refs.extend((name, target, item[column] if isinstance(item, dict) else item) for item in value)
+    return refs
 
 
 def check_references(

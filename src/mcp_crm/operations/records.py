@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -87,10 +88,33 @@ def rows_by_id(
     found: dict[str, dict[str, Any]] = {}
     unique = list(dict.fromkeys(ids))
     for start in range(0, len(unique), 500):
-        for row in conn.execute(statement, {"ids": unique[start : start + 500]}).mappings():
+        for row in as_dicts(conn.execute(statement, {"ids": unique[start : start + 500]})):
             if row["workspace_id"] == actor.workspace_id:
-                found[row["id"]] = dict(row)
+                found[row["id"]] = row
     return found
+
+
+def as_dicts(result: Any) -> Iterator[dict[str, Any]]:
+    """A result's rows as plain dicts (`dict(row_mapping)` builds a key view per row, which costs more)."""
+    keys = list(result.keys())
+    return (dict(zip(keys, row, strict=True)) for row in result)
+
+
+def ids_in_workspace(conn: Connection, actor: Actor, entity: Entity, ids: list[str]) -> set[str]:
+    """Which of `ids` are records of `entity` in the actor's workspace (primary-key probes, as rows_by_id)."""
+    statement, found = _ids_statement(entity), set()
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), 500):
+        for rid, workspace_id in conn.execute(statement, {"ids": unique[start : start + 500]}):
+            if workspace_id == actor.workspace_id:
+                found.add(rid)
+    return found
+
+
+@cache
+def _ids_statement(entity: Entity) -> Any:
+    table = table_of(entity)
+    return select(table.c.id, table.c.workspace_id).where(table.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def fetch_rows(
@@ -119,8 +143,7 @@ def link_summaries(conn: Connection, link: Link, own_ids: list[str]) -> dict[str
         rows = conn.execute(_link_statement(link, one=True), {"own_id": own_ids[0]})
     else:
         rows = conn.execute(_link_statement(link), {"own_ids": own_ids})
-    for row in rows.mappings():
-        item = dict(row)
+    for item in as_dicts(rows):
         found[item.pop(link.own_column)].append(item)
     return found
 

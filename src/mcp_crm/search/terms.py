@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from mcp_crm.entities import ENTITIES, Entity
@@ -118,14 +118,20 @@ def strings(value: Any) -> list[str]:
     return [str(value)]
 
 
-def value_tokens(text: str) -> tuple[list[str], bool]:
+@lru_cache(maxsize=8192)  # names, titles, tags and cities repeat across records
+def value_tokens(text: str) -> tuple[tuple[str, ...], bool]:
     """(tokens, is an identifier) of one value; a phone number adds its digits and their trailing runs."""
     tokens = words(text)
     digits = digits_of(text)
     if digits:
         runs = [digits[i:] for i in range(len(digits) - MIN_DIGIT_RUN + 1)] or [digits]
         tokens += [run[:MAX_TOKEN] for run in runs if run not in tokens]
-    return tokens, bool(digits) or bool(EMAIL.match(text) or WEB.match(text))
+    return tuple(tokens), bool(digits) or bool(EMAIL.match(text) or WEB.match(text))
+
+
+@lru_cache(maxsize=8192)
+def _fuzzable_of(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(t for t in tokens if fuzzable(t))
 
 
 def document(entity: Entity, record: dict[str, Any]) -> Document:
@@ -135,21 +141,23 @@ def document(entity: Entity, record: dict[str, Any]) -> Document:
         values = strings(record.get(name))
         if not values:
             continue
+        titled = name in title_fields
+        trusted = not entity.fields[name].untrusted
         field_tokens: list[str] = []
         for text in values:
             tokens, identifier = value_tokens(text)
             field_tokens += tokens
-            if name in title_fields:
+            if titled:
                 doc.title_terms += tokens
             elif identifier:
                 doc.id_terms += tokens
             else:
                 doc.body_terms += tokens
-            if name in title_fields or identifier or not entity.fields[name].untrusted:
-                doc.vocabulary.update(t for t in tokens if fuzzable(t))
+            if titled or identifier or trusted:
+                doc.vocabulary.update(_fuzzable_of(tokens))
         prefix = tag(name)
         doc.field_terms += [prefix + t for t in field_tokens]
-        if name not in title_fields:
+        if not titled:
             doc.body.append(f"{name.replace('_', ' ')}: {', '.join(values)}")
     return doc
 
