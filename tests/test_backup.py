@@ -332,9 +332,15 @@ def test_an_older_file_is_upgraded_by_the_migrations(source, tmp_path):
     expected = _local(_tables(source["url"]), source["workspace"])
     expected |= {name: [] for name in later}
     found = _tables(url)
-    # migration 0017 gives the workspace its lead stages, with ids and times of its own
+    # migrations 0017 and 0020 give the workspace its lead stages, with ids and times of their own
     made = sorted((s["position"], s["name"], s["kind"]) for s in found.pop("lead_stages"))
-    assert made == [(1, "New", "open"), (2, "Contacted", "open"), (3, "Qualified", "open"), (4, "Unqualified", "lost")]
+    assert made == [
+        (1, "New", "open"),
+        (2, "Contacted", "open"),
+        (3, "Qualified", "open"),
+        (4, "Unqualified", "lost"),
+        (5, "Converted", "won"),
+    ]
     del expected["lead_stages"]
     # columns added since hold what their migration gave them, which the file cannot say
     _assert_same(_as_then(expected, then), _as_then(found, then))

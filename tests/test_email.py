@@ -1036,15 +1036,23 @@ def test_the_cli_connects_lists_and_tests_with_the_password_from_stdin_or_a_prom
     database_url: str, smtp: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _, port = smtp
-    monkeypatch.delenv("MCP_CRM_SECRET_KEY")  # so the key file in the data folder is made
     base = ["--database-url", database_url, "--host", "127.0.0.1", "--port", str(port), "--tls", "none"]
     base += ["--username", USER, "--from", USER]
+    on_postgres = database_url.startswith("postgresql")
+    key_variable = os.environ["MCP_CRM_SECRET_KEY"]
+    monkeypatch.delenv("MCP_CRM_SECRET_KEY")  # on SQLite, so the key file in the data folder is made
+    if on_postgres:  # where a key file would do for one host only
+        refused = runner.invoke(app, ["email", "connect", *base, "--password-stdin"], input=PASSWORD + "\n")
+        assert refused.exit_code == 1 and "Not saved" in refused.output and "MCP_CRM_SECRET_KEY" in refused.output
+        monkeypatch.setenv("MCP_CRM_SECRET_KEY", key_variable)
 
     done = runner.invoke(app, ["email", "connect", *base, "--password-stdin"], input=PASSWORD + "\n")
     assert done.exit_code == 0, done.output
     assert "Login checked: ok" in done.output and PASSWORD not in done.output
     key = tmp_path / "data" / "mcp-crm" / KEY_FILE
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert key.exists() is not on_postgres
+    if not on_postgres:
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
     prompted = runner.invoke(app, ["email", "connect", *base, "--name", "Prompted"], input=PASSWORD + "\n")
     assert prompted.exit_code == 0, prompted.output

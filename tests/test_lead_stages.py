@@ -21,6 +21,7 @@ DEFAULTS = [
     ("Contacted", 2, "open", "yellow", 20),
     ("Qualified", 3, "open", "green", 40),
     ("Unqualified", 4, "lost", "gray", 0),
+    ("Converted", 5, "won", "teal", 100),
 ]
 
 
@@ -61,7 +62,7 @@ async def test_a_new_lead_starts_in_the_first_open_stage(client, acme, database_
     assert given["stage_id"] == stages["Qualified"]["id"]
 
     # the first open stage by position, wherever the lost one sits
-    order = ["Unqualified", "Contacted", "New", "Qualified"]
+    order = ["Unqualified", "Contacted", "New", "Qualified", "Converted"]
     await call(client, "lead_stages_reorder", {"stage_ids": [stages[n]["id"] for n in order]})
     assert (await lead(client, acme, "Acme: training"))["stage_id"] == stages["Contacted"]["id"]
 
@@ -126,6 +127,7 @@ async def test_lead_stages_list_counts_the_leads_in_each_stage(client, acme):
         "Contacted": 0,
         "Qualified": 1,
         "Unqualified": 0,
+        "Converted": 0,
     }
     only_names = await call(client, "lead_stages_list", {"fields": ["name"]})
     assert all("lead_count" not in s for s in only_names["items"])
@@ -172,7 +174,7 @@ async def test_a_stage_that_has_leads_is_not_deleted(client, acme, database_url)
     for item in made:
         await call(client, "leads_move", {"id": item["id"], "stage_id": stages["Qualified"]["id"]})
     await call(client, "lead_stages_delete", {"id": stages["Contacted"]["id"]})
-    assert list(await lead_stages(client)) == ["New", "Qualified", "Unqualified"]
+    assert list(await lead_stages(client)) == ["New", "Qualified", "Unqualified", "Converted"]
 
 
 async def test_a_lead_restored_after_its_stage_was_deleted_enters_the_first_open_stage(client, acme):
@@ -199,13 +201,13 @@ async def test_lead_stages_reorder_takes_exactly_the_workspaces_lead_stages(clie
     stages = await lead_stages(client)
     ids = [s["id"] for s in stages.values()]
     reordered = await call(client, "lead_stages_reorder", {"stage_ids": ids[::-1]})
-    assert reordered["count"] == 4
+    assert reordered["count"] == 5
     assert list(await lead_stages(client)) == list(stages)[::-1]
 
     pipeline_stage = (await call(client, "stages_list", {"limit": 1}))["items"][0]
     before = await snapshot(database_url)
-    error = await fail(client, "lead_stages_reorder", {"stage_ids": [*ids[:3], pipeline_stage["id"]]})
-    assert f"missing: {ids[3]}" in error and f"not lead stages of this workspace: {pipeline_stage['id']}" in error
+    error = await fail(client, "lead_stages_reorder", {"stage_ids": [*ids[:4], pipeline_stage["id"]]})
+    assert f"missing: {ids[4]}" in error and f"not lead stages of this workspace: {pipeline_stage['id']}" in error
     assert "exactly once" in await fail(client, "lead_stages_reorder", {"stage_ids": ids + ids[:1]})
     assert await snapshot(database_url) == before
 
@@ -240,6 +242,12 @@ LEADS = sa.table(
     *(sa.column(c, UTCDateTime) for c in ("created_at", "updated_at")),
 )
 MADE = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+STAGES = sa.table(
+    "lead_stages",
+    *(sa.column(c, sa.String) for c in ("id", "workspace_id", "name", "kind", "color")),
+    *(sa.column(c, sa.Integer) for c in ("position", "revision")),
+    *(sa.column(c, UTCDateTime) for c in ("created_at", "updated_at")),
+)
 
 
 def _workspaces_with_leads(conn: sa.Connection) -> None:
@@ -311,12 +319,67 @@ async def test_the_migration_gives_old_workspaces_the_stages_and_puts_their_lead
         assert moved["stage_id"] == stages["Qualified"]["id"]
 
 
-async def test_converting_a_lead_moves_it_to_a_won_stage_when_there_is_one(client, acme):
+async def test_converting_a_lead_moves_it_to_the_won_stage_converted_of_a_new_workspace(client, acme):
     stages = await lead_stages(client)
-    kept = await lead(client, acme, "Acme: pilot", stage_id=stages["Qualified"]["id"])
+    made = await lead(client, acme, "Acme: rollout", stage_id=stages["Qualified"]["id"])
+    converted = await call(client, "leads_convert", {"id": made["id"]})
+    assert converted["lead"]["stage_id"] == stages["Converted"]["id"] and converted["lead"]["archived"] is True
+    assert (await lead_stages(client))["Converted"]["lead_count"] == 1
+    (move,) = await timeline(client, made["id"], kinds=["stage"])
+    assert move["summary"].startswith("stage Qualified -> Converted;")
+
+    # a workspace without a won lead stage: the converted lead stays where it was
+    await call(client, "lead_stages_update", {"id": stages["Converted"]["id"], "kind": "lost"})
+    kept = await lead(client, acme, "Acme: pilot", stage_id=stages["Contacted"]["id"])
     converted = await call(client, "leads_convert", {"id": kept["id"]})
-    assert converted["lead"]["stage_id"] == stages["Qualified"]["id"]  # the defaults have no won stage
-    won = await call(client, "lead_stages_create", {"name": "Converted", "kind": "won", "position": 5})
-    moved = await lead(client, acme, "Acme: rollout", stage_id=stages["Contacted"]["id"])
-    converted = await call(client, "leads_convert", {"id": moved["id"]})
-    assert converted["lead"]["stage_id"] == won["id"] and converted["lead"]["archived"] is True
+    assert converted["lead"]["stage_id"] == stages["Contacted"]["id"]
+
+
+def _stages_at_0019(conn: sa.Connection) -> None:
+    """Workspaces as a database at revision 0019 could hold them: the defaults of then (no won stage), its own won
+    stage, an open stage named Converted, and stages up to the last position."""
+    conn.execute(
+        sa.insert(WORKSPACES),
+        [{"id": i, "slug": i, "name": i, "created_at": MADE} for i in ("w-plain", "w-won", "w-named", "w-full")],
+    )
+    given = {
+        "w-plain": [("New", 1, "open"), ("Contacted", 2, "open"), ("Qualified", 3, "open"), ("Unqualified", 4, "lost")],
+        "w-won": [("New", 1, "open"), ("Signed", 2, "won")],
+        "w-named": [("New", 1, "open"), ("Converted", 2, "open")],
+        "w-full": [("New", 1, "open"), ("Last", 1000, "lost")],
+    }
+    conn.execute(
+        sa.insert(STAGES),
+        [
+            {"id": f"{workspace}-{position}", "workspace_id": workspace, "name": name, "position": position}
+            | {"kind": kind, "color": "gray", "revision": 1, "created_at": MADE, "updated_at": MADE}
+            for workspace, stages in given.items()
+            for name, position, kind in stages
+        ],
+    )
+
+
+async def test_the_migration_gives_workspaces_without_a_won_lead_stage_converted(empty_database_url):
+    from alembic import command
+
+    from mcp_crm.store.migrate import alembic_config
+
+    db = Database(empty_database_url)
+    try:
+        await db.write(lambda conn: command.upgrade(alembic_config(conn), "0019"))
+        await db.write(_stages_at_0019)
+        await migrate(db)
+        rows = await db.read(
+            lambda conn: conn.execute(
+                sa.select(STAGES.c.workspace_id, STAGES.c.name, STAGES.c.position, STAGES.c.kind, STAGES.c.color)
+                .where(STAGES.c.name == "Converted")
+                .order_by(STAGES.c.workspace_id)
+            ).all()
+        )
+    finally:
+        await db.dispose()
+    assert [tuple(row) for row in rows] == [
+        ("w-full", "Converted", 1000, "won", "teal"),
+        ("w-named", "Converted", 2, "open", "gray"),  # its own stage of that name, left as it was
+        ("w-plain", "Converted", 5, "won", "teal"),
+    ]

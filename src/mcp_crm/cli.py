@@ -58,11 +58,37 @@ AllowLocalWebhooks = Annotated[
 ]
 
 
+AllowLocalSmtp = Annotated[
+    bool,
+    typer.Option(
+        "--allow-local-smtp",
+        envvar="MCP_CRM_ALLOW_LOCAL_SMTP",
+        help="Let email connections used over HTTP reach loopback and private addresses (tests, a local relay).",
+    ),
+]
+PublicUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="MCP_CRM_PUBLIC_URL",
+        help="The server's public URL, as given to serve, e.g. https://crm.example.com; with https, emails carry "
+        "one-click unsubscribe links.",
+    ),
+]
+
+
 def _warn_local_webhooks(allowed: bool) -> None:
     if allowed:
         err.print(
             "[yellow]--allow-local-webhooks: webhooks may go over plain http and to loopback, private and "
             "link-local addresses. Use it only for tests or a receiver on this machine or network.[/yellow]"
+        )
+
+
+def _warn_local_smtp(allowed: bool) -> None:
+    if allowed:
+        err.print(
+            "[yellow]--allow-local-smtp: email connections used over HTTP may reach loopback and private addresses. "
+            "Use it only for tests or a mail relay on this machine or network.[/yellow]"
         )
 
 
@@ -137,6 +163,7 @@ def serve(
         typer.Option("--no-worker", help="Leave webhook delivery and trash emptying to a separate `mcp-crm worker`."),
     ] = False,
     allow_local_webhooks: AllowLocalWebhooks = False,
+    allow_local_smtp: AllowLocalSmtp = False,
     log_level: Annotated[str, typer.Option(envvar="MCP_CRM_LOG_LEVEL")] = "WARNING",
 ) -> None:
     """Run the MCP server (creates and migrates the database on first start)."""
@@ -150,6 +177,7 @@ def serve(
         err.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     _warn_local_webhooks(allow_local_webhooks)
+    _warn_local_smtp(allow_local_smtp)
     if transport is Transport.stdio:
         from mcp_crm.catalog.server import build_server
 
@@ -160,6 +188,7 @@ def serve(
                 tools=served,
                 worker=not no_worker,
                 allow_local_webhooks=allow_local_webhooks,
+                allow_local_smtp=allow_local_smtp,
             ).run()
         return
     from mcp_crm.transports.http import HttpOptions, serve_http
@@ -175,6 +204,7 @@ def serve(
         tools=served,
         worker=not no_worker,
         allow_local_webhooks=allow_local_webhooks,
+        allow_local_smtp=allow_local_smtp,
     )
     try:
         with _explained_database_errors(database_url):
@@ -576,7 +606,12 @@ def audit_export(
 
 
 @app.command()
-def worker(database_url: DatabaseUrl, allow_local_webhooks: AllowLocalWebhooks = False) -> None:
+def worker(
+    database_url: DatabaseUrl,
+    allow_local_webhooks: AllowLocalWebhooks = False,
+    allow_local_smtp: AllowLocalSmtp = False,
+    public_url: PublicUrl = None,
+) -> None:
     """Deliver webhooks and empty the trash, without serving MCP (beside `serve --no-worker`, on any number of
     machines sharing one database). Runs until stopped."""
     from mcp_crm.operations import Crm
@@ -585,13 +620,14 @@ def worker(database_url: DatabaseUrl, allow_local_webhooks: AllowLocalWebhooks =
 
     _logging("INFO")
     _warn_local_webhooks(allow_local_webhooks)
+    _warn_local_smtp(allow_local_smtp)
 
     async def run() -> None:
         db = Database(database_url)
         try:
             await migrate(db)
             err.print(f"mcp-crm {__version__} worker: delivering webhooks; stop with Ctrl-C.")
-            await run_worker(Crm(db, allow_local_webhooks))
+            await run_worker(Crm(db, allow_local_webhooks, allow_local_smtp=allow_local_smtp, public_url=public_url))
         finally:
             await db.dispose()
 

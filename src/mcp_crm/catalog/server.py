@@ -25,6 +25,7 @@ from mcp_crm.catalog.oauth import CrmOAuthProvider
 from mcp_crm.catalog.prompts import add_prompts
 from mcp_crm.catalog.resources import add_record_resources
 from mcp_crm.catalog.tools import AppState, CrmTool
+from mcp_crm.catalog.unsubscribe import add_unsubscribe_routes
 from mcp_crm.catalog.workspace_tools import all_tools
 from mcp_crm.operations import Crm
 from mcp_crm.operations.access import SCOPES
@@ -85,10 +86,12 @@ def build_server(
     tools: Sequence[CrmTool] | None = None,
     worker: bool = True,
     allow_local_webhooks: bool = False,
+    allow_local_smtp: bool = False,
 ) -> MCPServer[AppState]:
     """The server; its lifespan opens the database and migrates it. With `public_url` (HTTP with
     authentication) every call brings an API key or an OAuth access token; without, calls act as the local
-    workspace's owner. `worker`: deliver webhooks and empty the trash in this process (mcp_crm/worker.py)."""
+    workspace's owner. `worker`: deliver webhooks and empty the trash in this process (mcp_crm/worker.py).
+    `allow_local_smtp`: email connections used over HTTP may reach loopback and private addresses too."""
     opened: list[AppState] = []
 
     @asynccontextmanager
@@ -97,7 +100,8 @@ def build_server(
         try:
             await migrate(db)
             local = None if public_url else await local_actor(db, via=via)
-            state = AppState(crm=Crm(db, allow_local_webhooks), actor=local)
+            crm = Crm(db, allow_local_webhooks, allow_local_smtp=allow_local_smtp, public_url=public_url)
+            state = AppState(crm=crm, actor=local)
             opened.append(state)
             async with anyio.create_task_group() as background:
                 if worker:
@@ -135,6 +139,7 @@ def build_server(
 
     add_record_resources(server)
     add_prompts(server)
+    add_unsubscribe_routes(server, lambda: opened[-1].crm if opened else None)
     if provider is not None:
         add_consent_routes(server, provider)
     return server

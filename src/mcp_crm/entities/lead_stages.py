@@ -62,4 +62,5 @@ DEFAULT_LEAD_STAGES = (
     ("Contacted", "open", "yellow", 20),
     ("Qualified", "open", "green", 40),
     ("Unqualified", "lost", "gray", 0),
+    ("Converted", "won", "teal", 100),  # where leads_convert moves a lead
 )

@@ -30,15 +30,16 @@ email = typer.Typer(help="Outbound email: SMTP connections and interrupted sends
 Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace slug or id; the local one by default.")]
 
 
-def _call(database_url: str, workspace: str | None, work: Any) -> Any:
-    """Runs `work(crm, actor)` on the migrated database as the workspace's owner (actor None without workspace)."""
+def _call(database_url: str, workspace: str | None, work: Any, **crm_options: Any) -> Any:
+    """Runs `work(crm, actor)` on the migrated database as the workspace's owner (actor None without workspace);
+    `crm_options` are the Crm's (allow_local_smtp, public_url)."""
     from mcp_crm.cli import _with_database, _workspace_actor
     from mcp_crm.operations import Crm
     from mcp_crm.store import Database
 
     async def run(db: Database) -> Any:
         actor = await _workspace_actor(db, workspace) if workspace is not None else None
-        return await work(Crm(db), actor)
+        return await work(Crm(db, **crm_options), actor)
 
     return _with_database(database_url, run)
 
@@ -204,6 +205,8 @@ def resume(
         str | None,
         typer.Option("--send", help="Only this send (its id), its held messages (daily limit, failed connection) too."),
     ] = None,
+    allow_local_smtp: mcp_crm.cli.AllowLocalSmtp = False,
+    public_url: mcp_crm.cli.PublicUrl = None,
 ) -> None:
     """Carry on with sends a stopped process left unfinished; `mcp-crm serve` and `mcp-crm worker` do it by
     themselves a minute after the process stopped.
@@ -212,7 +215,13 @@ def resume(
     unknown and listed."""
     from mcp_crm.cli import out
 
-    reports = _call(database_url, None, lambda crm, _actor: crm.email.resume("cli", send))
+    reports = _call(
+        database_url,
+        None,
+        lambda crm, _actor: crm.email.resume("cli", send),
+        allow_local_smtp=allow_local_smtp,
+        public_url=public_url,
+    )
     if not reports:
         out.print("No unfinished send to carry on with.")
     for report in reports:

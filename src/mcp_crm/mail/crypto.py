@@ -1,10 +1,15 @@
 """The key that encrypts SMTP passwords at rest, kept outside the database: MCP_CRM_SECRET_KEY, or else the file
 secret.key in the data folder, created on first use readable by its owner only. A backup of the database holds the
-encrypted passwords, useless without this key; losing the key means entering the passwords again."""
+encrypted passwords, useless without this key; losing the key means entering the passwords again.
+
+A key file that its group or others may read or write is refused, as ssh refuses such a private key. On PostgreSQL,
+whose database several hosts and workers share, passwords are saved only with MCP_CRM_SECRET_KEY set: a key file
+exists on one host only, and a password saved with it could not be decrypted anywhere else."""
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -38,7 +43,7 @@ def _fernet() -> Fernet:
 def _key_file(path: Path) -> bytes:
     """The key in `path`, made there first (mode 0600, never replacing a file another process made first)."""
     try:
-        return path.read_bytes().strip()
+        return _read_private(path)
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,10 +51,35 @@ def _key_file(path: Path) -> bytes:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_bytes().strip()
+        return _read_private(path)
     with os.fdopen(descriptor, "wb") as stream:
         stream.write(key + b"\n")
     return key
+
+
+def _read_private(path: Path) -> bytes:
+    """The key in `path`, refused (on POSIX systems) when its group or others may read or write the file."""
+    with path.open("rb") as stream:
+        mode = os.fstat(stream.fileno()).st_mode  # of the file read, not of whatever the path names later
+        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise CrmError(
+                f"The key file {path} has mode {stat.S_IMODE(mode):04o}: other users may read or change it, so "
+                f"it is not used. Make it readable by its owner only with `chmod 600 {path}` (and, if others may "
+                "have read it, make a new key and enter the email passwords again)."
+            )
+        return stream.read().strip()
+
+
+def require_shared_key(store: str) -> None:
+    """A password may be saved for a database of kind `store` ("postgresql", "sqlite"): on PostgreSQL only with
+    the key in MCP_CRM_SECRET_KEY, which every host and worker sharing the database can be given."""
+    if store == "postgresql" and not os.environ.get(KEY_VARIABLE, "").strip():
+        raise CrmError(
+            f"Not saved: on PostgreSQL an email password is saved only with {KEY_VARIABLE} set, in the environment "
+            "of every server and worker that uses the database (a key file exists on one host only, and the others "
+            f"could not decrypt the password). Make a key with {HOW_TO_MAKE}, set {KEY_VARIABLE} to it everywhere, "
+            "and save the password again."
+        )
 
 
 def encrypt(password: str) -> str:

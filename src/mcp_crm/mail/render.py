@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from email.utils import format_datetime
 from functools import cache
 from html.parser import HTMLParser
@@ -25,6 +27,9 @@ FIELDS = ("first_name", "last_name", "full_name", "email", "organization")
 MERGE = re.compile(r"\{\{\s*([^{}|]*?)\s*(?:\|([^{}]*))?\}\}")
 BodyFormat = Literal["markdown", "html"]
 DOCUMENT = '<!doctype html>\n<html><head><meta charset="utf-8"></head><body>\n{}</body></html>\n'
+# headers given as written (extra_headers) are sent as written, never refolded: a URL folding split or RFC 2047
+# encoded would not work in List-Unsubscribe
+POLICY = default_policy.clone(refold_source="none")
 
 
 class MissingValue(Exception):
@@ -167,15 +172,18 @@ def build_message(
     rendered: Rendered,
     message_id: str,
     date: datetime,
+    extra_headers: Sequence[tuple[str, str]] = (),
 ) -> EmailMessage:
     """A multipart/alternative message (text/plain and text/html, UTF-8); non-ASCII headers are encoded as
-    RFC 2047 words."""
-    message = EmailMessage()
+    RFC 2047 words. `extra_headers` (ASCII, folded already where needed) are added exactly as given."""
+    message = EmailMessage(policy=POLICY)
     message["From"] = sender
     message["To"] = recipient
     message["Subject"] = rendered.subject
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
+    for name, value in extra_headers:
+        message.set_raw(name, value)
     message.set_content(rendered.text, charset="utf-8")
     message.add_alternative(rendered.html, subtype="html", charset="utf-8")
     return message

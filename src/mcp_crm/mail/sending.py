@@ -3,7 +3,11 @@
 No message is sent inside a database transaction: a send is queued in one transaction, then each message is
 claimed (commit), handed to the SMTP server, and settled with its activity (commit); see operations/email_sends.py.
 While it runs, the sending process refreshes the send's heartbeat; a send whose process died (its heartbeat older
-than STALE_AFTER, or its process gone from this machine) is taken over by `resume`."""
+than STALE_AFTER, or its process gone from this machine) is taken over by `resume`.
+
+Over HTTP (hosted mode) an SMTP host must resolve to public addresses only, unless the server runs with
+--allow-local-smtp: checked when a connection is created, changed or tested, and again before a send, which then
+connects to the checked addresses (mail/smtp.py). Local use (stdio, the CLI) may use a relay on this machine."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import os
 import socket
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,12 +28,14 @@ from sqlalchemy.exc import IntegrityError
 
 from mcp_crm.errors import CrmError
 from mcp_crm.ids import new_id
+from mcp_crm.mail import unsubscribe
 from mcp_crm.mail.render import BodyFormat, Rendered, address, build_message
-from mcp_crm.mail.smtp import Delivery, Mailer, check_login
+from mcp_crm.mail.smtp import Delivery, Mailer, SmtpSettings, check_login
 from mcp_crm.operations import email_connections as connections
 from mcp_crm.operations import email_sends as sends
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.preview import CONFIRM_ABOVE
+from mcp_crm.webhooks.targets import TargetRefused, checked_addresses
 
 if TYPE_CHECKING:
     from mcp_crm.operations import Crm
@@ -39,6 +46,10 @@ HEARTBEAT_EVERY = 15  # seconds
 STALE_AFTER = 60  # seconds without a heartbeat before another process takes a send over
 SHOWN = 100  # rendered messages a dry run shows
 RUNNING: set[str] = set()  # the sends this process is delivering now
+PUBLIC_ONLY = (
+    "over HTTP, email connections go only to mail servers at public addresses (start the server with "
+    "--allow-local-smtp to allow loopback and private ones, for tests or a relay on the server's own network)."
+)
 
 
 def _now() -> datetime:
@@ -89,6 +100,8 @@ class EmailService:
     # --- connections ------------------------------------------------------------------------------------------
 
     async def connections_create(self, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
+        host = values.get("host") or ""
+        await self._public(actor.via, host, values.get("port") or connections.DEFAULTS["port"], "Nothing was saved.")
         return await self._commit(actor, lambda c: connections.create_connection(c, actor, values))
 
     async def connections_list(self, actor: Actor) -> list[dict[str, Any]]:
@@ -98,6 +111,10 @@ class EmailService:
         return await self._read(lambda c: connections.get_connection(c, actor, connection_id))
 
     async def connections_update(self, actor: Actor, connection_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        if self._guarded(actor.via) and any(changes.get(name) is not None for name in ("host", "port")):
+            before = await self._read(lambda c: connections.connection_row(c, actor, connection_id))
+            host, port = changes.get("host") or before["host"], changes.get("port") or before["port"]
+            await self._public(actor.via, host, port, "Nothing was changed.")
         return await self._commit(actor, lambda c: connections.update_connection(c, actor, connection_id, changes))
 
     async def connections_delete(self, actor: Actor, connection_id: str) -> dict[str, Any]:
@@ -106,7 +123,26 @@ class EmailService:
     async def connections_test(self, actor: Actor, connection_id: str) -> dict[str, Any]:
         """Connects and logs in as a send would, sends nothing: {ok, error, latency_ms}."""
         settings = await self._read(lambda c: connections.smtp_settings(c, actor, connection_id))
+        settings = await self._pinned(settings, actor.via, "Nothing was tried.")
         return await anyio.to_thread.run_sync(check_login, settings)
+
+    def _guarded(self, via: str) -> bool:
+        """Whether an SMTP host must be public: over HTTP, unless the server allows local SMTP hosts."""
+        return via == "http" and not self.crm.allow_local_smtp
+
+    async def _public(self, via: str, host: str, port: int, outcome: str) -> tuple[str, ...]:
+        """() when `via` may use any host; else the addresses `host` resolves to, all public, or a CrmError that
+        says why not and ends with `outcome`. A host that is not one (connections._checked names it) passes."""
+        if not self._guarded(via) or not connections.HOST.match(host):
+            return ()
+        try:
+            return await checked_addresses(host, port, False, f"The SMTP host {host}", PUBLIC_ONLY)
+        except TargetRefused as exc:
+            raise CrmError(f"{exc} {outcome}") from None
+
+    async def _pinned(self, settings: SmtpSettings, via: str, outcome: str) -> SmtpSettings:
+        """The settings, with the checked addresses to connect to when `via` must use a public host."""
+        return replace(settings, addresses=await self._public(via, settings.host, settings.port, outcome))
 
     # --- sending ----------------------------------------------------------------------------------------------
 
@@ -139,8 +175,12 @@ class EmailService:
             if earlier is not None:  # a retry: that send's report, nothing sent again
                 return await self._repeat(earlier)
         confirmed = bool(to.get("list_id")) and await self.crm.confirmed(actor, request, confirm)
-        # a password this key cannot decrypt is reported now, before anything is queued
-        await self._read(lambda c: connections.settings_of(connections.chosen_connection(c, actor, connection_id)))
+        # a password this key cannot decrypt, or a host this actor may not use, is reported now, before anything
+        # is queued
+        chosen = await self._read(
+            lambda c: connections.settings_of(connections.chosen_connection(c, actor, connection_id))
+        )
+        await self._public(actor.via, chosen.host, chosen.port, "Nothing was sent.")
 
         def allowed(members: int) -> None:
             if _needs_token(to, members) and not confirmed:
@@ -219,17 +259,25 @@ class EmailService:
     async def _run(self, send_id: str, actor: Actor) -> None:
         """Delivers the send's pending messages, one at a time, while keeping its heartbeat."""
         try:
-            settings = await self._read(lambda c: connections.settings_of(_connection_of(c, send_id)))
-        except CrmError as exc:  # the password cannot be decrypted with this key
+            settings, via = await self._read(lambda c: _sender_of(c, send_id))
+            # the host checked again, by the way the send came (over HTTP: public addresses only), and pinned
+            settings = await self._pinned(settings, via, "The messages not sent yet are held.")
+        except CrmError as exc:  # the password cannot be decrypted with this key, or the host is not public
             why = str(exc)
             await self._commit(actor, lambda c: sends.hold_rest(c, send_id, why, _now()))
             return
         mailer = Mailer(settings)
+        base = unsubscribe.base_url(self.crm.public_url)
+        secret = await self.crm._secret(actor) if base else ""
+
+        def link(contact_id: str | None) -> str | None:
+            return unsubscribe.link(base, secret, actor.workspace_id, contact_id)
+
         RUNNING.add(send_id)  # a resumed send; a new one is in already
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._keep_heartbeat, send_id, actor)
-                await self._deliver_all(send_id, actor, mailer)
+                await self._deliver_all(send_id, actor, mailer, link)
                 group.cancel_scope.cancel()
         finally:
             RUNNING.discard(send_id)
@@ -241,7 +289,10 @@ class EmailService:
             await anyio.sleep(HEARTBEAT_EVERY)
             await self._commit(actor, lambda c: sends.beat(c, send_id, owner()))
 
-    async def _deliver_all(self, send_id: str, actor: Actor, mailer: Mailer) -> None:
+    async def _deliver_all(
+        self, send_id: str, actor: Actor, mailer: Mailer, link: Callable[[str | None], str | None]
+    ) -> None:
+        """`link(contact_id)`: the contact's one-click unsubscribe link, or None."""
         while True:
             # a cancelled call (a client's timeout, a shutdown) stops here, between messages; the worker carries on
             await anyio.lowlevel.checkpoint()
@@ -249,7 +300,8 @@ class EmailService:
                 claimed = await self._commit(actor, lambda c: sends.claim_next(c, send_id, owner(), _now()))
                 if claimed is None:
                     return
-                delivery = await anyio.to_thread.run_sync(_deliver, mailer, claimed)
+                one_click = link(claimed.row["contact_id"])
+                delivery = await anyio.to_thread.run_sync(_deliver, mailer, claimed, one_click)
                 if delivery.connection_failed:  # nothing was sent: this message is held with the rest
                     why = f"the connection failed ({delivery.error})"
 
@@ -320,14 +372,16 @@ def _needs_token(to: dict[str, str], members: int) -> bool:
     return bool(to.get("list_id")) and members > CONFIRM_ABOVE
 
 
-def _connection_of(conn: Connection, send_id: str) -> Any:
+def _sender_of(conn: Connection, send_id: str) -> tuple[SmtpSettings, str]:
+    """The settings of the send's connection (password decrypted), and how the send came (its `via`)."""
     send = sends.send_row(conn, send_id)
     actor = Actor(workspace_id=send["workspace_id"], user_id=None, via="worker")
-    return connections.connection_row(conn, actor, send["connection_id"])
+    return connections.settings_of(connections.connection_row(conn, actor, send["connection_id"])), send["via"]
 
 
-def _deliver(mailer: Mailer, claimed: sends.Claimed) -> Delivery:
-    """Builds the message from its outbox row and hands it to the server (on a worker thread)."""
+def _deliver(mailer: Mailer, claimed: sends.Claimed, one_click: str | None = None) -> Delivery:
+    """Builds the message from its outbox row, with its List-Unsubscribe headers (the one-click link when there is
+    one), and hands it to the server (on a worker thread)."""
     row, connection = claimed.row, claimed.connection
     try:
         message = build_message(
@@ -336,6 +390,7 @@ def _deliver(mailer: Mailer, claimed: sends.Claimed) -> Delivery:
             rendered=Rendered(subject=row["subject"], text=row["text"], html=row["html"]),
             message_id=row["message_id"],
             date=row["attempted_at"],
+            extra_headers=unsubscribe.headers(connection["from_address"], one_click),
         )
     except (ValueError, TypeError) as exc:  # an address the email package refuses: nothing was sent
         return Delivery("failed", f"the message could not be written: {exc}")

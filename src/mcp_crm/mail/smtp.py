@@ -3,7 +3,11 @@
 A `Mailer` keeps one session for the messages of a send. What a failure means decides what happens to the
 message: the server refused it (failed), the connection could not be made or the login was refused (failed, and
 the messages after it are held), or the connection broke while the message was being handed over (unknown: it may
-have arrived, so it is never sent again)."""
+have arrived, so it is never sent again).
+
+Settings with `addresses` (a host checked public for a connection used over HTTP) connect to those addresses only,
+in turn, while TLS still checks the certificate against the host name: a DNS answer that changes after the check
+(DNS rebinding) cannot send the session elsewhere."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ class SmtpSettings:
     tls: str
     username: str | None
     password: str | None = field(default=None, repr=False)
+    addresses: tuple[str, ...] = ()  # connect to these (checked) addresses of `host` only; () resolves `host`
 
     @property
     def address(self) -> str:
@@ -53,10 +58,7 @@ def open_session(settings: SmtpSettings) -> smtplib.SMTP:
     """A connected session, TLS started and logged in as configured; ConnectionFailed says why not."""
     context = ssl.create_default_context()
     try:
-        if settings.tls == "ssl":
-            session: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=TIMEOUT, context=context)
-        else:
-            session = smtplib.SMTP(settings.host, settings.port, timeout=TIMEOUT)
+        session = _connected(settings, context)
     except (OSError, smtplib.SMTPException) as exc:
         raise ConnectionFailed(f"cannot connect to {settings.address} ({settings.tls}): {_why(exc)}") from None
     try:
@@ -79,6 +81,29 @@ def open_session(settings: SmtpSettings) -> smtplib.SMTP:
         _quietly_close(session)
         raise ConnectionFailed(f"{settings.address} ({settings.tls}): {_why(exc)}") from None
     return session
+
+
+def _connected(settings: SmtpSettings, context: ssl.SSLContext) -> smtplib.SMTP:
+    """A session connected to the host, or to the first of its checked `addresses` that answers, with the host
+    name kept for TLS (SNI and the certificate check, in SMTP_SSL and in starttls)."""
+    if settings.tls == "ssl":
+        session: smtplib.SMTP = smtplib.SMTP_SSL(timeout=TIMEOUT, context=context)
+    else:
+        session = smtplib.SMTP(timeout=TIMEOUT)
+    session._host = settings.host  # type: ignore[attr-defined]  # the server_hostname smtplib gives TLS
+    failed: BaseException | None = None
+    for target in settings.addresses or (settings.host,):
+        try:
+            session.connect(target, settings.port)
+            return session
+        except ssl.SSLError:  # the address answered: TLS itself failed, as it would at the next one
+            session.close()
+            raise
+        except (OSError, smtplib.SMTPException) as exc:
+            session.close()
+            failed = exc
+    assert failed is not None
+    raise failed
 
 
 def _login(session: smtplib.SMTP, username: str, password: str) -> None:

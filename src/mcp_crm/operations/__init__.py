@@ -93,9 +93,18 @@ def _confirm_scope(actor: Actor, request: str) -> str:
 
 
 class Crm:
-    def __init__(self, db: Database, allow_local_webhooks: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        allow_local_webhooks: bool = False,
+        *,
+        allow_local_smtp: bool = False,
+        public_url: str | None = None,
+    ) -> None:
         self.db = db
         self.allow_local_webhooks = allow_local_webhooks
+        self.allow_local_smtp = allow_local_smtp  # SMTP hosts at local addresses also over HTTP (mail/sending.py)
+        self.public_url = public_url  # where the server's HTTP app is reached, for one-click unsubscribe links
         self.on_commit: list[Callable[[], None]] = []  # told after each committed write (the webhook dispatcher)
         self._secrets: dict[str, str] = {}
 

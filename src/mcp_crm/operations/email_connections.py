@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from mcp_crm.errors import CrmError, NotFound
 from mcp_crm.ids import new_id
-from mcp_crm.mail.crypto import decrypt, encrypt
+from mcp_crm.mail.crypto import decrypt, encrypt, require_shared_key
 from mcp_crm.mail.smtp import TLS_MODES, SmtpSettings
 from mcp_crm.operations.actor import Actor
 from mcp_crm.operations.audit import record_setting_change
@@ -82,8 +82,9 @@ CLEARED = (
 )
 
 
-def _checked(values: dict[str, Any], before: Any = None, cleared: bool = False) -> dict[str, Any]:
-    """The values as stored (password encrypted), once the connection they make together is valid."""
+def _checked(store: str, values: dict[str, Any], before: Any = None, cleared: bool = False) -> dict[str, Any]:
+    """The values as stored (password encrypted), once the connection they make together is valid; `store` is the
+    database's kind (a password is saved on PostgreSQL only with a key every host has)."""
     merged = (dict(before) if before is not None else {}) | {k: v for k, v in values.items() if k != "password"}
     problems = []
     if not HOST.match(merged["host"] or ""):
@@ -101,6 +102,8 @@ def _checked(values: dict[str, Any], before: Any = None, cleared: bool = False) 
         problems.append(f"password: give 1 to {MAX_PASSWORD} characters, or null for a server that needs no login.")
     stored = {k: v for k, v in values.items() if k != "password"}
     if password is not ...:
+        if password:
+            require_shared_key(store)
         stored["password_encrypted"] = encrypt(password) if password else None
         merged["password_encrypted"] = stored["password_encrypted"]
     has_password = merged.get("password_encrypted") is not None
@@ -140,7 +143,7 @@ def create_connection(conn: Connection, actor: Actor, values: dict[str, Any]) ->
         raise CrmError(f"A workspace has at most {MAX_CONNECTIONS} email connections; delete one you no longer use.")
     now = datetime.now(UTC)
     values = DEFAULTS | values
-    row = _checked(values | {"name": values["name"] or values["from_address"]}) | {
+    row = _checked(conn.dialect.name, values | {"name": values["name"] or values["from_address"]}) | {
         "id": new_id(),
         "workspace_id": actor.workspace_id,
         "created_by": actor.user_id,
@@ -235,7 +238,7 @@ def update_connection(conn: Connection, actor: Actor, connection_id: str, change
         changes = changes | {"password": None}
     # a login left without its password by such a change stays so until a password is given
     unchanged_login = "username" not in changes and (cleared or "password" not in changes)
-    stored = _checked(changes, before, cleared=unchanged_login)
+    stored = _checked(conn.dialect.name, changes, before, cleared=unchanged_login)
     values = {k: v for k, v in stored.items() if k == "password_encrypted" or v != before[k]}
     if not values:
         return public(before)

@@ -31,6 +31,7 @@ class HttpOptions:
     tools: Sequence[CrmTool] | None = field(default=None, compare=False)
     worker: bool = True  # deliver webhooks and empty the trash in this process
     allow_local_webhooks: bool = False
+    allow_local_smtp: bool = False  # email connections may reach loopback and private addresses
 
     @property
     def url(self) -> str:
@@ -65,6 +66,7 @@ def build_http_app(database_url: str, options: HttpOptions) -> ASGIApp:
         tools=options.tools,
         worker=options.worker,
         allow_local_webhooks=options.allow_local_webhooks,
+        allow_local_smtp=options.allow_local_smtp,
     )
     app = server.streamable_http_app(
         streamable_http_path="/mcp",

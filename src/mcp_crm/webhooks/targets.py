@@ -2,7 +2,9 @@
 
 A URL is checked twice: its shape (`check_url`, when a subscription is saved) and the addresses its host resolves
 to (`resolve`, before each delivery). The sender then connects to the checked address (`pinned_request`), so a DNS
-answer that changes between the check and the connect (DNS rebinding) cannot redirect the request."""
+answer that changes between the check and the connect (DNS rebinding) cannot redirect the request.
+
+The address check (`checked_addresses`) also guards SMTP connections set up and used over HTTP (mail/sending.py)."""
 
 from __future__ import annotations
 
@@ -115,6 +117,16 @@ async def resolve(url: str, allow_local: bool) -> Target:
     scheme = parts.scheme
     host = parts.hostname or ""
     port = parts.port or DEFAULT_PORTS[scheme]
+    addresses = await checked_addresses(host, port, allow_local, _shown(url), VALID)
+    return Target(url=url, host=host, port=port, scheme=scheme, addresses=addresses)
+
+
+async def checked_addresses(host: str, port: int, allow_local: bool, what: str, valid: str) -> tuple[str, ...]:
+    """The addresses `host` resolves to (an IP literal: itself), in the resolver's order without repeats, every one
+    public unless `allow_local`. TargetRefused says why not, naming the target as `what` (a URL, "SMTP host x")
+    and ending with `valid` (where such targets may go). Shared by webhooks and SMTP connections."""
+    if not allow_local and host.lower().rstrip(".") in METADATA_HOSTS:
+        raise TargetRefused(f"{what} points at a cloud metadata service; {valid}")
     try:
         addresses = [str(ip_address(host))]
     except ValueError:
@@ -122,21 +134,21 @@ async def resolve(url: str, allow_local: bool) -> Target:
             addresses = await _addresses(host, port)
         except (OSError, UnicodeError) as exc:
             raise TargetRefused(
-                f"{_shown(url)}: the host name {_shown(host)} could not be resolved ({exc}); check the spelling, "
+                f"{what}: the host name {_shown(host)} could not be resolved ({exc}); check the spelling, "
                 "or try again later if the name was just created."
             ) from None
     addresses = list(dict.fromkeys(addresses))
     if not addresses:
         raise TargetRefused(
-            f"{_shown(url)}: the host name {_shown(host)} has no address; check the spelling, "
+            f"{what}: the host name {_shown(host)} has no address; check the spelling, "
             "or try again later if the name was just created."
         )
     if not allow_local:
         for address in addresses:
             kind = non_public_kind(ip_address(address))
             if kind is not None:
-                raise TargetRefused(f"{_shown(url)} resolves to {address}, {kind}; {VALID}")
-    return Target(url=url, host=host, port=port, scheme=scheme, addresses=tuple(addresses))
+                raise TargetRefused(f"{what} resolves to {address}, {kind}; {valid}")
+    return tuple(addresses)
 
 
 def non_public_kind(address: IPAddress) -> str | None:
