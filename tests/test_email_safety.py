@@ -350,7 +350,9 @@ async def _acme_key(database_url: str) -> str:
 
         def setup(conn: Any) -> str:
             acme = create_workspace(conn, "acme", "Acme Sales", "Olive Owner", "olive@acme.test")
-            return create_key(conn, acme["id"], acme["owner"]["id"], frozenset(["read", "write", "admin"]), "k")[1]
+            return create_key(
+                conn, acme["id"], acme["owner"]["id"], frozenset(["read", "write", "send", "admin"]), "k"
+            )[1]
 
         return await db.write(setup)
     finally:

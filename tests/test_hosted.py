@@ -1,8 +1,9 @@
-"""Hosted mode over real HTTP on loopback: API keys, workspaces, scopes, the tool list per key, the rate limit."""
+"""Hosted mode over real HTTP on loopback: API keys, workspaces, scopes, the tool list per key, the rate limit, and
+email_send behind its own send scope (a real send to an SMTP server in the test process)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,13 +12,19 @@ from typing import Any
 
 import httpx2
 import pytest
+from aiosmtpd.controller import Controller
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from mcp_crm.catalog.workspace_tools import all_tools
+from mcp_crm.cli import app
 from mcp_crm.operations.access import create_key, create_user, create_workspace, revoke_key
 from mcp_crm.store import Database, migrate
-from tests.helpers import call, fail
+from mcp_crm.store.tables import EMAIL_OUTBOX, EMAIL_SENDS
+from tests.helpers import call, fail, free_port_unused
+from tests.test_email import Mailbox
 from tests.test_transports import HttpServer, http_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -54,6 +61,7 @@ async def _team(database_url: str) -> Team:
                     conn, acme["id"], acme["owner"]["id"], frozenset(["read", "write", "delete", "admin"]), "o"
                 )[1],
                 "writer": create_key(conn, acme["id"], member["id"], frozenset(["read", "write"]), "w")[1],
+                "sender": create_key(conn, acme["id"], member["id"], frozenset(["read", "send"]), "s")[1],
                 "reader": create_key(conn, acme["id"], reader["id"], frozenset(["read"]), "r")[1],
                 "globex": create_key(conn, other["id"], other["owner"]["id"], frozenset(["read", "write"]), "g")[1],
             }
@@ -127,6 +135,7 @@ async def test_each_key_lists_and_calls_only_what_its_scopes_allow(hosted):
     expected = {
         "reader": {"read"},
         "writer": {"read", "write"},
+        "sender": {"read", "send"},
         "owner": {"read", "write", "delete", "admin"},
     }
     for name, scopes in expected.items():
@@ -150,13 +159,15 @@ async def test_a_key_never_exceeds_its_users_role(database_url: str):
     try:
         await migrate(db)
 
-        def attempt(conn: Any) -> None:
+        def setup(conn: Any) -> tuple[str, str]:
             acme = create_workspace(conn, "acme", "Acme", "Olive", "olive@acme.test")
-            reader = create_user(conn, acme["id"], "Rita", "rita@acme.test", "read_only")
-            create_key(conn, acme["id"], reader["id"], frozenset(["read", "write"]), "too much")
+            return acme["id"], create_user(conn, acme["id"], "Rita", "rita@acme.test", "read_only")["id"]
 
-        with pytest.raises(Exception, match="read_only: a key of theirs cannot have write"):
-            await db.write(attempt)
+        acme, reader = await db.write(setup)
+        for scope in ("write", "send"):
+            wanted = frozenset(["read", scope])
+            with pytest.raises(Exception, match=rf"read_only: a key of theirs cannot have {scope} \(allowed: read\)"):
+                await db.write(lambda conn, wanted=wanted: create_key(conn, acme, reader, wanted, "too much"))
     finally:
         await db.dispose()
 
@@ -202,3 +213,113 @@ async def test_an_oversized_request_body_is_refused_with_413(hosted):
         headers = HEADERS | {"Authorization": f"Bearer {team.keys['owner']}"}
         huge = INITIALIZE | {"padding": "x" * (5 * 1024 * 1024)}
         assert (await http.post("/mcp", json=huge, headers=headers)).status_code == 413
+
+
+# --- sending email: the send scope ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    """An SMTP server on 127.0.0.1 (aiosmtpd, in the test process) keeping what it gets, as in tests/test_email.py."""
+    box, port = Mailbox(), free_port_unused()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+async def _email_rows(database_url: str) -> tuple[int, int]:
+    """(sends, outbox messages) in the database."""
+    db = Database(database_url)
+    try:
+        return await db.read(
+            lambda conn: (
+                conn.execute(select(func.count()).select_from(EMAIL_SENDS)).scalar_one(),
+                conn.execute(select(func.count()).select_from(EMAIL_OUTBOX)).scalar_one(),
+            )
+        )
+    finally:
+        await db.dispose()
+
+
+async def test_email_send_needs_the_send_scope_which_write_does_not_include(
+    database_url: str, tmp_path: Path, smtp: Any, monkeypatch: pytest.MonkeyPatch
+):
+    box, port = smtp
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the server's data folder, should it look there
+    team = await _team(database_url)
+    # the SMTP server is on loopback: over HTTP that takes --allow-local-smtp
+    async with http_server(database_url, tmp_path, options=("--rate-limit", "0", "--allow-local-smtp")) as server:
+        async with session(server, team.keys["owner"]) as owner:
+            connection = await call(
+                owner,
+                "email_connections_create",
+                {"host": "127.0.0.1", "port": port, "tls": "none", "from_address": "sales@acme.test"},
+            )
+            ada = await call(
+                owner, "contacts_create", {"first_name": "Ada", "last_name": "L", "emails": [{"value": "ada@ex.test"}]}
+            )
+            send = {
+                "connection_id": connection["id"],
+                "to": {"contact_id": ada["id"]},
+                "subject": "Hello {{first_name}}",
+                "body": "Hi!",
+            }
+            # a key keeps the scopes it was made with: this owner's, made without send, cannot send
+            assert "email_send" not in {t.name for t in (await owner.list_tools()).tools}
+            error = await fail(owner, "email_send", send)
+            assert "email_send needs the send scope; this credential has admin, delete, read, write." in error
+
+        async with session(server, team.keys["writer"]) as writer:  # a key to sync records: read and write
+            assert "email_send" not in {t.name for t in (await writer.list_tools()).tools}
+            for dry_run in (True, False):  # one tool, one set of scopes: a dry run needs send too
+                error = await fail(writer, "email_send", send | {"dry_run": dry_run})
+                assert "email_send needs the send scope; this credential has read, write." in error
+                assert "Ask a workspace admin for a key that has it" in error
+        assert box.received == [] and await _email_rows(database_url) == (0, 0)
+
+        async with session(server, team.keys["sender"]) as sender:  # read and send, no write
+            listed = {t.name for t in (await sender.list_tools()).tools}
+            assert "email_send" in listed and "contacts_create" not in listed
+            assert "email_connections_list" not in listed  # the connections stay admin tools
+            assert "needs the admin scope" in await fail(sender, "email_connections_list", {})
+
+            dry = await call(sender, "email_send", send | {"dry_run": True})
+            assert dry["counts"] == {"would_send": 1, "skipped": 0} and dry["messages"][0]["subject"] == "Hello Ada"
+            assert box.received == [] and await _email_rows(database_url) == (0, 0)
+
+            sent = await call(sender, "email_send", send)
+            (message,) = sent["messages"]
+            assert message["status"] == "sent", sent
+            activity = await call(sender, "activities_get", {"id": message["activity_id"]})
+            assert activity["contact_id"] == ada["id"] and activity["subject"] == "Hello Ada"
+    assert [(got.recipients, got.message["Subject"]) for got in box.received] == [(["ada@ex.test"], "Hello Ada")]
+    assert await _email_rows(database_url) == (1, 1)
+    assert "Traceback" not in server.output()
+
+
+def test_keys_create_knows_the_send_scope(database_url: str):
+    runner = CliRunner(env={"COLUMNS": "300"})
+    db = ("--database-url", database_url)
+    owner = ("--owner-email", "olive@acme.test", "--owner-name", "Olive")
+    made = runner.invoke(app, ["workspaces", "create", "acme", *owner, *db])
+    assert made.exit_code == 0, made.output
+    assert "--scopes read,write,delete,send,admin" in made.output
+    for email, role in (("max@acme.test", "member"), ("rita@acme.test", "read_only")):
+        added = runner.invoke(
+            app, ["users", "create", "-w", "acme", "--email", email, "--name", email, "--role", role, *db]
+        )
+        assert added.exit_code == 0, added.output
+
+    key = runner.invoke(app, ["keys", "create", "-w", "acme", "-u", "max@acme.test", "--scopes", "read,send", *db])
+    assert key.exit_code == 0, key.output
+    assert key.stdout.strip().startswith("ak_") and ": read, send" in key.stderr
+    refused = runner.invoke(app, ["keys", "create", "-w", "acme", "-u", "rita@acme.test", "--scopes", "read,send", *db])
+    assert refused.exit_code == 1 and "cannot have send (allowed: read)" in refused.output
+    unknown = runner.invoke(app, ["keys", "create", "-w", "acme", "-u", "max@acme.test", "--scopes", "mail", *db])
+    assert unknown.exit_code == 1
+    assert "Unknown scope(s) mail; scopes are read, write, delete, send, admin." in unknown.output
+    shown = runner.invoke(app, ["keys", "create", "--help"])
+    assert "read, write, delete, send (email_send" in " ".join(shown.output.split())

@@ -124,7 +124,7 @@ class Connector:
         self.metadata = (await self.http.get(f"{issuer.rstrip('/')}/.well-known/oauth-authorization-server")).json()
         assert self.metadata["issuer"].rstrip("/") == self.base
         assert self.metadata["code_challenge_methods_supported"] == ["S256"]
-        assert set(self.metadata["scopes_supported"]) == {"read", "write", "delete", "admin"}
+        assert set(self.metadata["scopes_supported"]) == {"read", "write", "delete", "send", "admin"}
         assert {"authorization_code", "refresh_token"} <= set(self.metadata["grant_types_supported"])
 
     async def register(self) -> None:
@@ -229,8 +229,9 @@ async def test_a_connector_signs_in_uses_refreshes_and_revokes(served, database_
     forms = {f["workspace"]: f for f in _forms(chosen.text) if f["action"] == "approve"}
     # acme (owner) and globex (read_only) share the password; initech's is another one
     assert set(forms) == {people.acme, people.globex}
-    assert forms[people.acme]["scopes"] == ["read", "write", "delete", "admin"]
-    assert forms[people.acme]["checked"] == ["read", "write", "delete"]  # admin only when ticked
+    assert forms[people.acme]["scopes"] == ["read", "write", "delete", "send", "admin"]
+    assert forms[people.acme]["checked"] == ["read", "write", "delete"]  # admin and send only when ticked
+    assert "Send email to contacts, leads and lists" in chosen.text
     assert forms[people.globex]["scopes"] == ["read"]
 
     code = connector.code_from(await connector.post(forms[people.acme], scope=["read", "write"]))
@@ -368,6 +369,28 @@ async def test_the_consent_page_refuses_what_it_should(served):
         },
     )
     assert elsewhere.status_code == 302 and "error=invalid_target" in elsewhere.headers["location"]
+    assert "Traceback" not in server.output()
+
+
+async def test_an_app_that_asks_for_send_gets_it_ticked_and_can_call_email_send(served):
+    server, people, connector = served
+    page = await connector.http.get(await connector.authorize(scope="read send"))
+    sign_in, _deny = _forms(page.text)
+    chosen = await connector.post(sign_in, email="olive@acme.test", password=PASSWORD)
+    forms = {f["workspace"]: f for f in _forms(chosen.text) if f["action"] == "approve"}
+    assert forms[people.acme]["scopes"] == forms[people.acme]["checked"] == ["read", "send"]  # asked: ticked
+    assert forms[people.globex]["scopes"] == ["read"]  # read_only: no send
+
+    code = connector.code_from(await connector.post(forms[people.acme], scope=["read", "send"]))
+    issued = (await connector.exchange(code)).json()
+    assert issued["scope"] == "read send"
+    async with session(server, issued["access_token"]) as client:
+        listed = {t.name for t in (await client.list_tools()).tools}
+        assert "email_send" in listed and "contacts_create" not in listed
+        contact = {"contact_id": "00000000-0000-0000-0000-000000000000"}
+        refused = await fail(client, "email_send", {"to": contact, "subject": "Hi", "body": "Hi", "dry_run": True})
+        # past the scope check, refused for what it is: the workspace has no email connection
+        assert "no email connection yet" in refused and "scope" not in refused
     assert "Traceback" not in server.output()
 
 

@@ -339,7 +339,9 @@ def workspaces_create(
 
     made = _in_database(database_url, lambda c: create_workspace(c, slug, name or slug, owner_name, owner_email))
     out.print(f"[green]Workspace {made['slug']}[/green] ({made['id']}), owner {owner_email} ({made['owner']['id']})")
-    out.print(f"Next: mcp-crm keys create --workspace {slug} --user {owner_email} --scopes read,write,delete,admin")
+    out.print(
+        f"Next: mcp-crm keys create --workspace {slug} --user {owner_email} --scopes read,write,delete,send,admin"
+    )
 
 
 @workspaces.command("list")
@@ -438,7 +440,13 @@ def keys_create(
     database_url: DatabaseUrl,
     workspace: Workspace,
     user: Annotated[str, typer.Option("--user", "-u", help="The user the key acts as: email or id.")],
-    scopes: Annotated[str, typer.Option(help="Comma-separated: read, write, delete, admin.")] = "read,write",
+    scopes: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: read, write, delete, send (email_send: email people; write does not include it), "
+            "admin."
+        ),
+    ] = "read,write",
     expires: Annotated[str | None, typer.Option(help="Lifetime such as 90d or 12h; never when left out.")] = None,
     name: Annotated[str, typer.Option(help="What the key is for, e.g. 'Claude connector'.")] = "API key",
 ) -> None:

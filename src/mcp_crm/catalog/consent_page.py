@@ -12,8 +12,10 @@ SCOPE_TEXT = {
     "read": "See contacts, organizations, deals, services, tasks and users",
     "write": "Create, change and restore records",
     "delete": "Move records to the trash",
+    "send": "Send email to contacts, leads and lists, and record it on their timelines",
     "admin": "Manage users, empty the trash and read the audit log",
 }
+TICK_YOURSELF = {"admin", "send"}  # offered unticked unless the app asked for them
 HEADERS = {
     "Cache-Control": "no-store",
     # the page's address carries the request's secret: no Referer to other sites ("no-referrer" would also
@@ -97,8 +99,9 @@ def choose(
     for choice in choices:
         boxes = "".join(
             f'<label><input type="checkbox" name="scope" value="{escape(s)}"'
-            # without an explicit request, admin is offered but left for the person to tick
-            f"{' checked' if asked or s != 'admin' else ''}> {escape(SCOPE_TEXT[s])} <code>{escape(s)}</code></label>"
+            # without an explicit request, admin and send are offered but left for the person to tick
+            f"{' checked' if asked or s not in TICK_YOURSELF else ''}>"
+            f" {escape(SCOPE_TEXT[s])} <code>{escape(s)}</code></label>"
             for s in choice["scopes"]
         )
         sections.append(

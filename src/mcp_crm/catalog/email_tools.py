@@ -1,5 +1,6 @@
 """Email tools: SMTP connections (admin) and email_send, which writes to a contact, a lead or a list and records
-each message as an email activity on the person's timeline."""
+each message as an email activity on the person's timeline. email_send needs the send scope (no other) for every
+call, a dry run too (one tool has one set of scopes); the write scope alone does not let a key email anyone."""
 
 from __future__ import annotations
 
@@ -269,6 +270,7 @@ def email_tools() -> list[CrmTool]:
         EmailSendInput,
         EmailSendResult,
         WRITE,
+        scope="send",
     )
     return [
         tool(

@@ -273,9 +273,11 @@ def make_tool(
     output_model: type[BaseModel],
     annotations: ToolAnnotations,
     admin: bool = False,
+    scope: str | None = None,
 ) -> CrmTool:
-    """A tool; the scope it needs follows from its annotations (read, write or delete), plus admin."""
-    scope = "read" if annotations.read_only_hint else "delete" if annotations.destructive_hint else "write"
+    """A tool; the scope it needs follows from its annotations (read, write or delete), plus admin, unless
+    `scope` names it (send, for email_send: its annotations say write, yet a key that may write may not send)."""
+    scope = scope or ("read" if annotations.read_only_hint else "delete" if annotations.destructive_hint else "write")
     return CrmTool(
         scopes=frozenset({scope, "admin"} if admin else {scope}),
         fn=handler,

@@ -26,11 +26,13 @@ from mcp_crm.operations.workspace import seed_workspace
 from mcp_crm.operations.writes import create_records
 from mcp_crm.store.tables import API_KEYS, PASSWORDS, WORKSPACES
 
-SCOPES = ("read", "write", "delete", "admin")
+# send (email_send, writing to people) is apart from write, so that a key made to sync records cannot email anyone.
+# Keys and OAuth grants keep the scopes they were given: one made before send existed has to be re-issued to send.
+SCOPES = ("read", "write", "delete", "send", "admin")
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "owner": frozenset(SCOPES),
     "admin": frozenset(SCOPES),
-    "member": frozenset({"read", "write", "delete"}),
+    "member": frozenset({"read", "write", "delete", "send"}),
     "read_only": frozenset({"read"}),
 }
 KEY_PREFIX = "ak_"
