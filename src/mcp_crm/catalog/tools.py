@@ -70,11 +70,14 @@ class CrmTool(Tool):
             raise UnexpectedToolError(
                 f"{self.name} failed with an internal error (logged on the server); the call was rolled back."
             ) from exc
-        result = CallToolResult(
+        # Returned as is, even when the SDK asks for `convert_result`: for a CallToolResult that only validates
+        # the structured content against the output model once more (~40 us of a contacts_get), and the results
+        # are records the operations layer already validated with the same models (to_output) or shapes the
+        # tests check against the outputSchema, as every client that validates does.
+        return CallToolResult(
             content=[TextContent(type="text", text=json_text(marked(structured)))],
             structured_content=structured,
         )
-        return self.fn_metadata.convert_result(result) if convert_result else result
 
     async def _guarded(self, state: AppState, actor: Actor, args: Any) -> dict[str, Any]:
         """Runs the call; a dry run returns what it would do instead, and a bulk write of more than

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
@@ -15,6 +15,7 @@ from mcp_crm.entities.custom import definitions, shown
 from mcp_crm.entities.models import record_model_for
 from mcp_crm.errors import NotFound
 from mcp_crm.operations.actor import Actor
+from mcp_crm.store.rows import select_rows
 from mcp_crm.store.types import ScaledDecimal, UTCDateTime
 
 
@@ -140,10 +141,10 @@ def link_summaries(conn: Connection, link: Link, own_ids: list[str]) -> dict[str
         return {}
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
     if len(own_ids) == 1:
-        rows = conn.execute(_link_statement(link, one=True), {"own_id": own_ids[0]})
+        items: Iterable[dict[str, Any]] = select_rows(conn, _link_statement(link, one=True), {"own_id": own_ids[0]})
     else:
-        rows = conn.execute(_link_statement(link), {"own_ids": own_ids})
-    for item in as_dicts(rows):
+        items = as_dicts(conn.execute(_link_statement(link), {"own_ids": own_ids}))
+    for item in items:
         found[item.pop(link.own_column)].append(item)
     return found
 
@@ -197,20 +198,22 @@ def without_removed_fields(conn: Connection, entity: Entity, rows: list[dict[str
 
 def row_with_related(conn: Connection, actor: Actor, entity: Entity, record_id: str) -> dict[str, Any] | None:
     """One row plus `related`, the id and name behind each of its set *_id fields, in one statement."""
-    row = conn.execute(_row_with_related_statement(entity), {"id": record_id}).mappings().first()
-    if row is None or row["workspace_id"] != actor.workspace_id:
+    rows = select_rows(conn, _row_with_related_statement(entity), {"id": record_id})
+    if not rows or rows[0]["workspace_id"] != actor.workspace_id:
         return None
-    found = dict(row)
+    found = rows[0]
     related = {}
     for name in _reference_fields(entity):
         title = found.pop(f"{name}.name")
         if found[name] is not None and title is not None:
             related[name] = {"id": found[name], "name": title}
-    return found | {"related": related}
+    found["related"] = related
+    return found
 
 
-def _reference_fields(entity: Entity) -> list[str]:
-    return [n for n, f in entity.fields.items() if f.kind is Kind.relation and f.target is not None]
+@cache
+def _reference_fields(entity: Entity) -> tuple[str, ...]:
+    return tuple(n for n, f in entity.fields.items() if f.kind is Kind.relation and f.target is not None)
 
 
 @cache

@@ -1,10 +1,11 @@
 """Column types that behave the same on SQLite and PostgreSQL."""
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 from sqlalchemy import BigInteger, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -58,6 +59,16 @@ def json_text(value: Any) -> str:
     """How JSON columns are written: compact UTF-8 (pydantic's serializer, much faster than the json module's
     non-default path). Filters on JSON lists match against this exact text."""
     return to_json(value).decode()
+
+
+def json_value(text: str) -> Any:
+    """How JSON columns are read: pydantic's parser, a few times faster than json.loads on the short texts stored
+    here; json.loads itself for what that one refuses (a lone surrogate escape, very deep nesting) or cannot
+    read either, so the values and the errors are json.loads's."""
+    try:
+        return from_json(text)
+    except ValueError:
+        return json.loads(text)
 
 
 Money = ScaledDecimal(2)
