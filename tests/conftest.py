@@ -21,7 +21,7 @@ from sqlalchemy import Connection, text
 
 from mcp_crm.catalog.server import build_server
 from mcp_crm.store import Database, migrate
-from tests.helpers import call
+from tests.helpers import call, free_port_unused
 
 PG_DSN = os.environ.get("MCP_CRM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("MCP_CRM_REQUIRE_POSTGRES") == "1"
@@ -180,3 +180,21 @@ settings.register_profile(
     suppress_health_check=_FUZZ_HEALTH,
 )
 settings.load_profile("ci")
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Any, int]]:
+    """An SMTP server on 127.0.0.1 (aiosmtpd, in the test process) keeping what it gets: (mailbox, port). It
+    accepts the test login (tests/test_email.py USER, PASSWORD) without requiring TLS for it."""
+    from aiosmtpd.controller import Controller
+
+    from tests.test_email import Mailbox, _login
+
+    box, port = Mailbox(), free_port_unused()
+    controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=_login, auth_require_tls=False)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        box.release.set()
+        controller.stop()

@@ -116,18 +116,6 @@ def _tls_version(server: Any) -> str | None:
     return tls.version() if tls is not None else None
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Mailbox, int]]:
-    box, port = Mailbox(), free_port_unused()
-    controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=_login, auth_require_tls=False)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        box.release.set()
-        controller.stop()
-
-
 @pytest.fixture(autouse=True)
 def secret_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     key = Fernet.generate_key().decode()

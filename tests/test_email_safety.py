@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx2
 import pytest
-from aiosmtpd.controller import Controller
 from cryptography import x509
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
@@ -36,8 +35,8 @@ from mcp_crm.operations.access import create_key, create_workspace
 from mcp_crm.operations.workspace import local_actor
 from mcp_crm.store import Database, migrate
 from mcp_crm.webhooks import targets
-from tests.helpers import call, fail, free_port_unused, snapshot
-from tests.test_email import PASSWORD, USER, Mailbox, _connect, _contact, _list, _login, _send, _tls_server
+from tests.helpers import call, fail, snapshot
+from tests.test_email import PASSWORD, USER, _connect, _contact, _list, _send, _tls_server
 from tests.test_hosted import session
 from tests.test_transports import http_server
 
@@ -48,19 +47,6 @@ pytestmark = [
 
 PUBLIC = "93.184.216.34"  # a public address no test connects to: refused before, or held
 MAILTO = f"<mailto:{USER}?subject=unsubscribe>"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Mailbox, int]]:
-    """An SMTP server on 127.0.0.1 (aiosmtpd) keeping what it gets, as in tests/test_email.py."""
-    box, port = Mailbox(), free_port_unused()
-    controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=_login, auth_require_tls=False)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        box.release.set()
-        controller.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ email_send behind its own send scope (a real send to an SMTP server in the test 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx2
 import pytest
-from aiosmtpd.controller import Controller
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import func, select
@@ -23,8 +22,7 @@ from mcp_crm.cli import app
 from mcp_crm.operations.access import create_key, create_user, create_workspace, revoke_key
 from mcp_crm.store import Database, migrate
 from mcp_crm.store.tables import EMAIL_OUTBOX, EMAIL_SENDS
-from tests.helpers import call, fail, free_port_unused
-from tests.test_email import Mailbox
+from tests.helpers import call, fail
 from tests.test_transports import HttpServer, http_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -216,18 +214,6 @@ async def test_an_oversized_request_body_is_refused_with_413(hosted):
 
 
 # --- sending email: the send scope ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Mailbox, int]]:
-    """An SMTP server on 127.0.0.1 (aiosmtpd, in the test process) keeping what it gets, as in tests/test_email.py."""
-    box, port = Mailbox(), free_port_unused()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
 
 
 async def _email_rows(database_url: str) -> tuple[int, int]:
