@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -15,7 +15,7 @@ from mcp_crm.entities.custom import definitions, shown
 from mcp_crm.entities.models import record_model_for
 from mcp_crm.errors import NotFound
 from mcp_crm.operations.actor import Actor
-from mcp_crm.store.rows import select_rows
+from mcp_crm.store.rows import as_dicts, select_rows
 from mcp_crm.store.types import ScaledDecimal, UTCDateTime
 
 
@@ -93,12 +93,6 @@ def rows_by_id(
             if row["workspace_id"] == actor.workspace_id:
                 found[row["id"]] = row
     return found
-
-
-def as_dicts(result: Any) -> Iterator[dict[str, Any]]:
-    """A result's rows as plain dicts (`dict(row_mapping)` builds a key view per row, which costs more)."""
-    keys = list(result.keys())
-    return (dict(zip(keys, row, strict=True)) for row in result)
 
 
 def ids_in_workspace(conn: Connection, actor: Actor, entity: Entity, ids: list[str]) -> set[str]:

@@ -14,7 +14,7 @@ SQLAlchemy."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -58,9 +58,13 @@ def select_rows(conn: Connection, statement: Select[Any], values: dict[str, Any]
 
 
 def _through_sqlalchemy(conn: Connection, statement: Select[Any], values: dict[str, Any]) -> list[dict[str, Any]]:
-    result = conn.execute(statement, values)
-    keys = tuple(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result]
+    return list(as_dicts(conn.execute(statement, values)))
+
+
+def as_dicts(result: Any) -> Iterator[dict[str, Any]]:
+    """A result's rows as plain dicts (`dict(row_mapping)` builds a key view per row, which costs more)."""
+    keys = list(result.keys())
+    return (dict(zip(keys, row, strict=True)) for row in result)
 
 
 @lru_cache(maxsize=1024)
