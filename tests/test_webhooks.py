@@ -267,6 +267,24 @@ async def test_a_failing_receiver_gets_retries_with_growing_delays(database_url:
             await db.dispose()
 
 
+async def test_only_writes_that_queued_deliveries_wake_the_dispatcher(database_url: str) -> None:
+    """A workspace without a subscription that wants a write's events costs the dispatcher nothing after it."""
+    with Receiver() as receiver:
+        db, crm, actor, hook = await _setup(database_url, receiver.url, ["contact.*"])
+        woken: list[str] = []
+        crm.on_queued.append(lambda: woken.append("woken"))
+        try:
+            await _contacts(crm, actor, "Ada")
+            assert woken == ["woken"]
+            organizations = ENTITIES["organizations"]
+            await crm.create(actor, organizations, create_model_for(organizations)(name="Acme"))  # not wanted
+            await crm.webhooks_update(actor, hook["id"], {"active": False})
+            await _contacts(crm, actor, "Grace")
+            assert woken == ["woken"]
+        finally:
+            await db.dispose()
+
+
 async def test_a_subscription_failing_for_days_is_turned_off(database_url: str) -> None:
     with Receiver(lambda r: (500, {})) as receiver:
         db, crm, actor, hook = await _setup(database_url, receiver.url)

@@ -34,11 +34,11 @@ async def run_worker(crm: Crm) -> None:
     """Runs until cancelled. Writes made through `crm` wake the dispatcher at once; others are seen within a
     second."""
     dispatcher = Dispatcher(crm.db, allow_local=crm.allow_local_webhooks)
-    crm.on_commit.append(dispatcher.nudge)
+    crm.on_queued.append(dispatcher.nudge)
     try:
         async with anyio.create_task_group() as group:
             group.start_soon(clean_up_hourly, crm)
             group.start_soon(dispatcher.run)
             group.start_soon(resume_sends, crm)
     finally:
-        crm.on_commit.remove(dispatcher.nudge)
+        crm.on_queued.remove(dispatcher.nudge)

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from mcp_crm.mail.sending import EmailService
     from mcp_crm.transfer.plan import Plan, Planned, Report, Row
 from mcp_crm.webhooks.dispatcher import ping
+from mcp_crm.webhooks.outbox import queued_here
 from mcp_crm.webhooks.targets import TargetRefused, check_url, resolve
 
 T = TypeVar("T")
@@ -105,7 +106,7 @@ class Crm:
         self.allow_local_webhooks = allow_local_webhooks
         self.allow_local_smtp = allow_local_smtp  # SMTP hosts at local addresses also over HTTP (mail/sending.py)
         self.public_url = public_url  # where the server's HTTP app is reached, for one-click unsubscribe links
-        self.on_commit: list[Callable[[], None]] = []  # told after each committed write (the webhook dispatcher)
+        self.on_queued: list[Callable[[], None]] = []  # told when a committed write queued webhook deliveries
         self._secrets: dict[str, str] = {}
 
     @cached_property
@@ -125,19 +126,21 @@ class Crm:
         if journal is not None:
             return await self._transaction(lambda conn: _rehearse(conn, work, journal))
 
-        def once(conn: Connection) -> T:
+        def once(conn: Connection) -> tuple[T, bool]:
+            queued_here(conn)  # left by an earlier transaction on this connection that rolled back
             if idempotency is None:
-                return work(conn)
+                return work(conn), queued_here(conn)
             seen, first_result = replay(conn, actor, idempotency)
             if seen:
-                return first_result  # type: ignore[no-any-return]
+                return first_result, False
             result = work(conn)
             remember(conn, actor, idempotency, result)
-            return result
+            return result, queued_here(conn)
 
-        result = await self._transaction(once)
-        for listener in self.on_commit:
-            listener()
+        result, queued = await self._transaction(once)
+        if queued:
+            for listener in self.on_queued:
+                listener()
         return result
 
     async def _transaction(self, work: Callable[[Connection], T]) -> T:

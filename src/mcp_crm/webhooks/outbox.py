@@ -16,6 +16,13 @@ from mcp_crm.store.tables import DELIVERIES, OUTBOX, WEBHOOKS
 from mcp_crm.webhooks.events import names_of, wants
 
 PLACE_BITS = 20  # a delivery's sequence is its write's place in line, then its index among the write's events
+QUEUED = "mcp_crm.webhooks_queued"  # conn.info: this transaction gave the dispatcher something to send
+
+
+def queued_here(conn: Connection) -> bool:
+    """Whether the transaction on `conn` queued anything to send (and forgets it, for the connection's next one):
+    only then is the dispatcher woken, so a workspace without webhooks pays nothing after its writes."""
+    return bool(conn.info.pop(QUEUED, False))
 
 
 def enqueue(conn: Connection, workspace_id: str, entity: Entity, action: str, events: list[dict[str, Any]]) -> None:
@@ -42,6 +49,7 @@ def enqueue(conn: Connection, workspace_id: str, entity: Entity, action: str, ev
     ]
     if rows:
         conn.execute(insert(OUTBOX), rows)
+        conn.info[QUEUED] = True
 
 
 def queues() -> Any:
@@ -59,6 +67,7 @@ def take_place(conn: Connection, webhook_id: str) -> int:
         .values(last_sequence=WEBHOOKS.c.last_sequence + 1)
         .returning(WEBHOOKS.c.last_sequence)
     ).scalar_one()
+    conn.info[QUEUED] = True
     return int(taken) << PLACE_BITS
 
 
