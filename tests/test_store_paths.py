@@ -1,8 +1,9 @@
 """The store's short paths answer as the long ones did: rows read through the SQLite driver equal SQLAlchemy's
-(store/rows.py), a connection a database thread keeps starts each call as a fresh one, and a cancelled caller
-still waits for its transaction (store/database.py)."""
+(store/rows.py), a connection a database thread keeps starts each call as a fresh one, a cancelled caller
+still waits for its transaction, and one process's writes take turns (store/database.py)."""
 
 import threading
+import time
 
 import anyio
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from mcp_crm.demo import load_demo
 from mcp_crm.entities import ENTITIES
 from mcp_crm.operations.records import _link_statement, _row_with_related_statement, table_of
-from mcp_crm.store import Database, migrate
+from mcp_crm.store import Database, database, migrate
 from mcp_crm.store.rows import _plan, select_rows
 
 pytestmark = pytest.mark.anyio
@@ -95,4 +96,30 @@ async def test_a_cancelled_caller_waits_for_its_transaction_to_end(database_url)
         assert seen_on_exit == [[True]]
     finally:
         release.set()
+        await db.dispose()
+
+
+async def test_one_process_writes_take_turns_rather_than_meet_sqlites_busy_handler(tmp_path, monkeypatch):
+    # With no busy timeout, a write that found another's lock would fail at once with "database is locked".
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 0)
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/turns.db")
+    inside: list[int] = []
+    most_inside: list[int] = []
+
+    def write(conn) -> None:
+        inside.append(1)
+        most_inside.append(len(inside))
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        time.sleep(0.005)  # a write long enough for the others to arrive meanwhile
+        inside.pop()
+
+    try:
+        await migrate(db)
+        async with anyio.create_task_group() as group:
+            for _ in range(12):
+                group.start_soon(db.write, write)
+        assert await db.read(lambda conn: conn.exec_driver_sql("SELECT count(*) FROM t").scalar()) == 12
+        assert max(most_inside) == 1
+    finally:
         await db.dispose()

@@ -3,7 +3,8 @@
 SQLite: the standard sqlite3 driver on a worker thread, one thread hop per call (a driver that hops to its
 thread for every cursor operation costs several times more per call); WAL, foreign keys on, a busy timeout,
 and write transactions that take the write lock up front. The hop goes to the database's own threads rather
-than anyio's (`_in_thread`), and each thread keeps its connection between calls (`_transaction`). PostgreSQL:
+than anyio's (`_in_thread`), each thread keeps its connection between calls, and the process's write
+transactions take turns on a lock before SQLite's (`_transaction`). PostgreSQL:
 asyncpg, the same work run through SQLAlchemy's greenlet bridge. The operations layer is the same code on both."""
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ class Database:
         self.is_sqlite = parsed.drivername in SQLITE_DRIVERS
         self._threads: _Threads | None = None  # SQLite's, started with its first call
         self._kept = threading.local()  # each of those threads' connection, kept between its calls
+        # This process's writes take turns here rather than in SQLite's busy handler, which polls with sleeps of
+        # up to 100 ms: with 8 writers at once the slowest create took 1.25 s that way. Other processes on the
+        # same file still meet the busy timeout.
+        self._writing = threading.Lock()
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +124,7 @@ class Database:
         keep = False
         try:
             conn.execution_options(write=write)
-            with conn.begin():
+            with self._writing if write else contextlib.nullcontext(), conn.begin():
                 result = work(conn)
             keep = conn.get_execution_options() == {"write": write} and not conn.invalidated
             return result
