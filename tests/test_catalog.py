@@ -10,7 +10,7 @@ from mcp import Client
 
 from mcp_crm.catalog.export import render_files
 from mcp_crm.catalog.server import build_server
-from mcp_crm.catalog.workspace_tools import entity_of
+from mcp_crm.catalog.toolsets import entity_of
 from mcp_crm.entities import ENTITIES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -155,7 +155,13 @@ def serve(
     ] = 600,
     read_only: Annotated[bool, typer.Option("--read-only", help="Serve only the tools that read.")] = False,
     toolsets: Annotated[
-        str | None, typer.Option(help="Only these entities' tools, comma-separated: contacts,deals,...")
+        str | None,
+        typer.Option(
+            envvar="MCP_CRM_TOOLSETS",
+            help="Only these toolsets, comma-separated: contacts,deals,... or all. Without it, stdio lists "
+            "contacts, organizations, deals, tasks, activities and notes at first and the model lists more with "
+            "toolsets_enable; HTTP serves every tool.",
+        ),
     ] = None,
     tools: Annotated[str | None, typer.Option(help="Exactly these tools, comma-separated.")] = None,
     no_worker: Annotated[
@@ -186,6 +192,7 @@ def serve(
                 database_url,
                 via="stdio",
                 tools=served,
+                dynamic=toolsets is None and tools is None,
                 worker=not no_worker,
                 allow_local_webhooks=allow_local_webhooks,
                 allow_local_smtp=allow_local_smtp,

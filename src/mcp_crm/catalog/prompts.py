@@ -6,6 +6,7 @@ tests/test_prompts.py can check every call against the live tools/list."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,9 +15,12 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.prompts.base import Message, Prompt
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, InputRequiredResult
+from mcp_types import INVALID_PARAMS, InputRequiredResult, TextContent
 from pydantic import Field
 
+from mcp_crm.catalog.toolsets import tell_tools_changed
+
+TOOL_NAME = re.compile(r"`([a-z_]+)`")
 # A summary longer than this goes into a note of its own; a shorter one fits the activity's note field.
 LONG_SUMMARY = 280
 
@@ -59,7 +63,23 @@ class CrmPrompt(Prompt):
         if missing:
             needs = "; ".join(f"{a.name} ({a.description})" for a in missing)
             raise MCPError(INVALID_PARAMS, f"The prompt {self.name} needs: {needs}")
-        return await super().render(given, context)
+        messages = await super().render(given, context)
+        if isinstance(messages, list):
+            await _list_the_tools_it_names(messages, context)
+        return messages
+
+
+async def _list_the_tools_it_names(messages: list[Message], context: Context[Any, Any]) -> None:
+    """Where the tool list grows on demand (catalog/toolsets.py), the toolsets of the tools a prompt asks for are
+    listed as it is rendered, so the model can call each one."""
+    listing = context.request_context.lifespan_context.listing
+    if listing is None or not listing.dynamic:
+        return
+    words = set(TOOL_NAME.findall(" ".join(m.content.text for m in messages if isinstance(m.content, TextContent))))
+    wanted = {toolset for toolset, tools in listing.served.items() if words.intersection(tools)}
+    if listing.enable(sorted(wanted)):
+        listing.changed = False
+        await tell_tools_changed(context)
 
 
 def add_prompts(server: MCPServer[Any]) -> None:

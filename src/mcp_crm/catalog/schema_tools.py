@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from mcp_crm.catalog.models import NoArguments
 from mcp_crm.catalog.tools import READ, AppState, CrmTool, make_tool
+from mcp_crm.catalog.toolsets import Listing
 from mcp_crm.entities import ENTITIES, Entity, Kind
 from mcp_crm.operations import Actor
 
@@ -18,6 +19,7 @@ class CrmSchema(BaseModel):
     verbs: list[str] = Field(
         description="Tools beyond each entity's create(_many)/get/list/update(_many)/delete(_many)/config/restore."
     )
+    toolsets: list[str] = Field(description="The server's toolsets: on (listed) or off, their size and purpose.")
     next: str
 
 
@@ -25,11 +27,17 @@ SETUP = [e.name for e in ENTITIES.values() if e.admin_writes]
 STANDARD = {"create", "create_many", "get", "list", "update", "update_many", "delete", "delete_many", "config"}
 
 
-def _verbs() -> list[str]:
+def _verbs(served: list[str]) -> list[str]:
+    standard = {f"{e}_{verb}" for e in ENTITIES for verb in STANDARD}
+    return [name for name in served if name not in standard and not name.endswith("_restore")]
+
+
+def _listing(state: AppState) -> Listing:
+    if state.listing is not None:
+        return state.listing
     from mcp_crm.catalog.workspace_tools import all_tools  # the catalog includes this tool
 
-    standard = {f"{e}_{verb}" for e in ENTITIES for verb in STANDARD}
-    return [t.name for t in all_tools() if t.name not in standard and not t.name.endswith("_restore")]
+    return Listing.of([t.name for t in all_tools()], dynamic=False)
 
 
 def _line(entity: Entity) -> str:
@@ -48,12 +56,15 @@ async def crm_schema(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
     custom: dict[str, list[str]] = {}
     for field in await s.crm.custom_fields(a):
         custom.setdefault(field["entity"], []).append(f"{field['key']} ({field['type']})")
+    listing = _listing(s)
+    off = "" if listing.listed == set(listing.served) else " Toolsets that are off: toolsets_enable lists them."
     return {
         "entities": [_line(e) for e in ENTITIES.values()],
         "custom_fields": custom,
-        "verbs": _verbs(),
+        "verbs": _verbs([name for tools in listing.served.values() for name in tools]),
+        "toolsets": listing.overview(),
         "next": "owner_id, assignee_id and author_id point to users. Call <entity>_config for an entity's fields, "
-        f"filter operators and custom fields. Setup data (admins change it): {', '.join(SETUP)}.",
+        f"filter operators and custom fields. Setup data (admins change it): {', '.join(SETUP)}.{off}",
     }
 
 
@@ -64,7 +75,7 @@ def schema_tools() -> list[CrmTool]:
             title="Overview of the CRM",
             description=(
                 "Read this first: every entity in a line, the fields a create needs, what each references, this "
-                "workspace's custom fields and the verbs beyond create/get/list/update/delete."
+                "workspace's custom fields, the verbs beyond create/get/list/update/delete and the toolsets listed."
             ),
             handler=crm_schema,
             arg_model=NoArguments,

@@ -19,6 +19,7 @@ from mcp_crm.catalog.descriptions import describe
 from mcp_crm.catalog.errors import explain
 from mcp_crm.catalog.models import ToolInput, inputs, outputs
 from mcp_crm.catalog.schemas import compact, output_schema
+from mcp_crm.catalog.toolsets import Listing
 from mcp_crm.entities import ENTITIES, Entity
 from mcp_crm.errors import CrmError
 from mcp_crm.operations import Actor, Crm, Idempotency, ListQuery
@@ -38,6 +39,7 @@ class AppState:
 
     crm: Crm
     actor: Actor | None  # the local user (stdio, --no-auth HTTP); None when every call brings a credential
+    listing: Listing | None = None  # which of the server's tools tools/list shows now (catalog/toolsets.py)
 
 
 class CrmTool(Tool):

@@ -22,6 +22,14 @@ from mcp_crm.catalog.schema_tools import schema_tools
 from mcp_crm.catalog.search_tools import search_tools
 from mcp_crm.catalog.timeline_tools import timeline_tools
 from mcp_crm.catalog.tools import DELETE, READ, AppState, CrmTool, entity_tools, make_tool, once
+from mcp_crm.catalog.toolsets import (
+    ENABLE_TOOL,
+    ToolsetsEnabled,
+    ToolsetsInput,
+    checked,
+    enable_result,
+    toolset_of,
+)
 from mcp_crm.catalog.webhook_tools import webhook_tools
 from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.models import Summary
@@ -195,32 +203,46 @@ def all_tools() -> tuple[CrmTool, ...]:
     return tuple(tools)
 
 
-def entity_of(tool: str) -> str | None:
-    """The entity a tool belongs to: the longest entity name it starts with (activity_types_list)."""
-    return max((e for e in ENTITIES if tool.startswith(f"{e}_")), key=len, default=None)
-
-
-# kept with any toolset: who am I, what did I delete, what is here, how it goes, and the search ChatGPT needs
-ALWAYS = ("users_me", "trash_list", "crm_schema", "crm_summary", "search", "fetch")
-
-
 def select_tools(
     read_only: bool = False, toolsets: Sequence[str] = (), names: Sequence[str] = ()
 ) -> tuple[CrmTool, ...]:
-    """The tools a server registers: only read tools with `read_only`; only these entities' tools (plus
-    users_me and trash_list) with `toolsets`; exactly `names` when given."""
+    """The tools a server serves: only read tools with `read_only`; only these toolsets' tools (and core's; `all`
+    for every one) with `toolsets`; exactly `names` when given."""
     chosen = all_tools()
     known = {t.name for t in chosen}
     for name in names:
         if name not in known:
             raise unknown("tool", name, sorted(known))
-    for name in toolsets:
-        if name not in ENTITIES:
-            raise unknown("toolset", name, ENTITIES)
+    wanted = {*checked(toolsets), "core"}
     if names:
         chosen = tuple(t for t in chosen if t.name in names)
     if toolsets:
-        chosen = tuple(t for t in chosen if t.name in ALWAYS or entity_of(t.name) in toolsets)
+        chosen = tuple(t for t in chosen if toolset_of(t.name) in wanted)
     if read_only:
         chosen = tuple(t for t in chosen if t.annotations and t.annotations.read_only_hint)
     return chosen
+
+
+async def toolsets_enable(s: AppState, a: Actor, args: ToolsetsInput) -> dict[str, Any]:
+    if s.listing is None:
+        raise CrmError("This server lists every tool it serves; there is nothing to enable.")
+    return enable_result(s.listing, args.toolsets)
+
+
+@cache
+def toolsets_tool() -> CrmTool:
+    """Served where the tool list starts with the default toolsets (stdio without --toolsets)."""
+    return make_tool(
+        name=ENABLE_TOOL,
+        title="List more tools",
+        description=(
+            "This server lists a few toolsets at first (contacts, organizations, deals, tasks, activities, notes "
+            'and the overview); call this to list more, e.g. {"toolsets": ["pipelines", "stages"]} to '
+            'set up or move deals between stages, ["leads", "lead_stages"], ["services"], ["lists"], '
+            '["webhooks"], ["email"] or ["all"]. crm_schema shows every toolset and whether it is on.'
+        ),
+        handler=toolsets_enable,
+        arg_model=ToolsetsInput,
+        output_model=ToolsetsEnabled,
+        annotations=READ.model_copy(update={"idempotent_hint": True}),
+    )
