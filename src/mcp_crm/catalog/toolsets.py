@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -88,7 +89,13 @@ class Listing:
         return listing
 
     def shows(self, tool: str) -> bool:
-        return toolset_of(tool) in self.listed
+        """A tool the server got from elsewhere than the catalog (in no toolset) is always shown."""
+        toolset = self._toolset_by_tool.get(tool)
+        return toolset is None or toolset in self.listed
+
+    @cached_property
+    def _toolset_by_tool(self) -> dict[str, str]:
+        return {tool: toolset for toolset, tools in self.served.items() for tool in tools}
 
     def enable(self, toolsets: Sequence[str]) -> list[str]:
         """Lists these toolsets' tools too (`all`: every one served); returns the tools newly listed."""
