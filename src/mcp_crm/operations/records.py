@@ -227,13 +227,24 @@ def _row_with_related_statement(entity: Entity) -> Any:
 def as_stored(conn: Connection, entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
     """The row as the database hands it back (money rounded to cents, times in UTC), computed without
     reading it back: values go through each column type's way in and way out."""
-    dialect, stored = conn.dialect, dict(row)
-    for name, column_type in _converted_columns(entity):
-        if stored.get(name) is not None:
-            stored[name] = column_type.process_result_value(
-                column_type.process_bind_param(stored[name], dialect), dialect
-            )
+    (stored,) = as_stored_rows(conn, entity, [row])
     return stored
+
+
+def as_stored_rows(conn: Connection, entity: Entity, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`as_stored` of each row; a value the rows share (the time of a bulk create) is converted once."""
+    dialect, stored_rows = conn.dialect, [dict(row) for row in rows]
+    for name, column_type in _converted_columns(entity):
+        converted: dict[tuple[type, Any], Any] = {}  # by type too: an int and a float may be equal yet convert apart
+        for stored in stored_rows:
+            if (value := stored.get(name)) is not None:
+                key = (type(value), value)
+                if key not in converted:
+                    converted[key] = column_type.process_result_value(
+                        column_type.process_bind_param(value, dialect), dialect
+                    )
+                stored[name] = converted[key]
+    return stored_rows
 
 
 @cache

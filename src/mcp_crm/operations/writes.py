@@ -27,6 +27,7 @@ from mcp_crm.operations.checks import (
 from mcp_crm.operations.preview import journal_of
 from mcp_crm.operations.records import (
     as_stored,
+    as_stored_rows,
     fetch_rows,
     table_of,
     to_output,
@@ -82,7 +83,7 @@ def create_records(
         links.append(link_values)
     conn.execute(insert(table_of(entity)), rows)
     _write_links(conn, entity, [(row["id"], link_values) for row, link_values in zip(rows, links, strict=True)])
-    stored = [as_stored(conn, entity, row) for row in rows]
+    stored = as_stored_rows(conn, entity, rows)
     linked = {link.name for link in entity.links if any(values.get(link.input) for values in links)}
     with_links(conn, entity, stored, only=linked)
     for row in stored:

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from mcp_crm.entities import ENTITIES, Entity
 from mcp_crm.errors import CrmError
@@ -107,7 +107,9 @@ def display_title(entity: Entity, record: dict[str, Any]) -> str:
 
 def strings(value: Any) -> list[str]:
     """The text in a field's value: a string, tags, emails or phones ({value, label}), an address."""
-    if value is None or value == "":
+    if isinstance(value, str):  # the common case first
+        return [value] if value else []
+    if value is None:
         return []
     if isinstance(value, dict):
         if "value" in value:
@@ -118,47 +120,71 @@ def strings(value: Any) -> list[str]:
     return [str(value)]
 
 
+class ValueTokens(NamedTuple):  # a tuple: made for every value the cache has not seen
+    """What one value adds to a document."""
+
+    tokens: tuple[str, ...]
+    identifier: bool  # an email, a phone number or a web address
+    fuzzable: tuple[str, ...]  # the tokens its vocabulary gets
+
+
 @lru_cache(maxsize=8192)  # names, titles, tags and cities repeat across records
-def value_tokens(text: str) -> tuple[tuple[str, ...], bool]:
-    """(tokens, is an identifier) of one value; a phone number adds its digits and their trailing runs."""
+def value_tokens(text: str) -> ValueTokens:
+    """The tokens of one value; a phone number adds its digits and their trailing runs."""
     tokens = words(text)
     digits = digits_of(text)
     if digits:
         runs = [digits[i:] for i in range(len(digits) - MIN_DIGIT_RUN + 1)] or [digits]
         tokens += [run[:MAX_TOKEN] for run in runs if run not in tokens]
-    return tuple(tokens), bool(digits) or bool(EMAIL.match(text) or WEB.match(text))
+    identifier = bool(digits) or bool(EMAIL.match(text) or WEB.match(text))
+    return ValueTokens(tuple(tokens), identifier, tuple(t for t in tokens if fuzzable(t)))
 
 
-@lru_cache(maxsize=8192)
-def _fuzzable_of(tokens: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(t for t in tokens if fuzzable(t))
+@dataclass(frozen=True)
+class DocumentField:
+    """How a document takes one field, worked out once per entity."""
+
+    name: str
+    prefix: str  # of its tokens in field_terms
+    titled: bool  # its tokens are title terms, and its values are not in the body
+    trusted: bool  # its words join the vocabulary even when it is not an identifier
+    label: str  # of its line in the body
+
+
+@cache
+def _document_plan(entity: Entity) -> tuple[DocumentField, ...]:
+    title_fields = () if untrusted_title(entity) else entity.title_columns
+    return tuple(
+        DocumentField(
+            name=name,
+            prefix=tag(name),
+            titled=name in title_fields,
+            trusted=not entity.fields[name].untrusted,
+            label=name.replace("_", " "),
+        )
+        for name in searched_fields(entity)
+    )
 
 
 def document(entity: Entity, record: dict[str, Any]) -> Document:
-    title_fields = () if untrusted_title(entity) else entity.title_columns
     doc = Document(title=display_title(entity, record)[:500])
-    for name in searched_fields(entity):
-        values = strings(record.get(name))
+    for spec in _document_plan(entity):
+        values = strings(record.get(spec.name))
         if not values:
             continue
-        titled = name in title_fields
-        trusted = not entity.fields[name].untrusted
-        field_tokens: list[str] = []
         for text in values:
-            tokens, identifier = value_tokens(text)
-            field_tokens += tokens
-            if titled:
-                doc.title_terms += tokens
-            elif identifier:
-                doc.id_terms += tokens
+            found = value_tokens(text)
+            if spec.titled:
+                doc.title_terms += found.tokens
+            elif found.identifier:
+                doc.id_terms += found.tokens
             else:
-                doc.body_terms += tokens
-            if titled or identifier or trusted:
-                doc.vocabulary.update(_fuzzable_of(tokens))
-        prefix = tag(name)
-        doc.field_terms += [prefix + t for t in field_tokens]
-        if not titled:
-            doc.body.append(f"{name.replace('_', ' ')}: {', '.join(values)}")
+                doc.body_terms += found.tokens
+            doc.field_terms += [spec.prefix + t for t in found.tokens]
+            if spec.titled or found.identifier or spec.trusted:
+                doc.vocabulary.update(found.fuzzable)
+        if not spec.titled:
+            doc.body.append(f"{spec.label}: {', '.join(values)}")
     return doc
 
 
