@@ -39,7 +39,7 @@ from rich.table import Table
 from sqlalchemy import JSON, Connection
 from sqlalchemy.engine import make_url
 
-from mcp_crm.catalog.server import build_server
+from mcp_crm.catalog.server import build_server, settle
 from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.contacts import Contact
 from mcp_crm.entities.values import primary_value
@@ -649,6 +649,7 @@ async def run(settings: Settings) -> tuple[list[Figure], dict[str, Any]]:
     rng = random.Random(settings.seed)
     server = build_server(url, via="cli")
     server.add_tool(bench_noop, name="bench_noop", description="Benchmark baseline: does nothing.")
+    settle()  # as `mcp-crm serve` does once its server is built
     info: dict[str, Any] = {}
 
     async with Client(server) as client:

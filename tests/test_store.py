@@ -170,3 +170,39 @@ async def test_concurrent_first_starts_migrate_once(empty_database_url):
     finally:
         for db in databases:
             await db.dispose()
+
+
+async def test_a_current_database_starts_without_alembic(empty_database_url):
+    """HEAD (read off the migration file names) is Alembic's head; a database at it starts without importing
+    Alembic, one behind is upgraded."""
+    import subprocess
+    import sys
+
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from mcp_crm.store.migrate import HEAD, alembic_config, current_revision
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
+    db = Database(empty_database_url)
+    try:
+        assert await db.read(current_revision) is None
+        await migrate(db)
+        assert await db.read(current_revision) == HEAD
+        starts = (
+            "import asyncio, sys\n"
+            "from mcp_crm.store import Database, migrate\n"
+            f"db = Database({empty_database_url!r})\n"
+            "asyncio.run(migrate(db))\n"
+            "print(sorted(m for m in sys.modules if m.startswith('alembic')))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", starts], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[]"
+
+        await db.write(lambda conn: command.downgrade(alembic_config(conn), "-1"))
+        assert await db.read(current_revision) != HEAD
+        await migrate(db)
+        assert await db.read(current_revision) == HEAD
+    finally:
+        await db.dispose()

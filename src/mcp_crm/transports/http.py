@@ -11,7 +11,7 @@ import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp
 
-from mcp_crm.catalog.server import build_server
+from mcp_crm.catalog.server import build_server, settle
 from mcp_crm.catalog.tools import CrmTool
 from mcp_crm.transports.limits import RateLimit
 
@@ -96,6 +96,7 @@ def host_check(options: HttpOptions) -> TransportSecuritySettings:
 
 def serve_http(database_url: str, options: HttpOptions, announce: Callable[[str], None]) -> None:
     app = build_http_app(database_url, options)
+    settle()
     if not options.auth:
         announce("WARNING: --no-auth: anyone on this machine can read and change the CRM without a key.")
     mode = "stateless " if options.stateless else ""
