@@ -123,3 +123,21 @@ async def test_one_process_writes_take_turns_rather_than_meet_sqlites_busy_handl
         assert max(most_inside) == 1
     finally:
         await db.dispose()
+
+
+async def test_a_dropped_postgres_connection_idle_for_a_while_is_replaced(database_url, monkeypatch):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the pool of PostgreSQL connections; SQLite has none")
+    monkeypatch.setattr(database, "POSTGRES_TRUSTED_IDLE_S", 0.0)  # every connection counts as idle
+    db, other = Database(database_url), Database(database_url)
+
+    def backend(conn) -> int:
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+
+    try:
+        first = await db.read(backend)
+        await other.read(lambda conn: conn.exec_driver_sql(f"SELECT pg_terminate_backend({first})"))
+        assert await db.read(backend) != first  # the ping found it dropped and the pool opened another
+    finally:
+        await db.dispose()
+        await other.dispose()
