@@ -39,12 +39,13 @@ from rich.table import Table
 from sqlalchemy import JSON, Connection
 from sqlalchemy.engine import make_url
 
-from mcp_crm.catalog.server import build_server, settle
+from mcp_crm.catalog.server import build_server
 from mcp_crm.entities import ENTITIES
 from mcp_crm.entities.contacts import Contact
 from mcp_crm.entities.values import primary_value
 from mcp_crm.ids import new_id
 from mcp_crm.operations.workspace import local_actor
+from mcp_crm.runtime import settle
 from mcp_crm.search.terms import document
 from mcp_crm.store import Database, migrate
 

@@ -66,6 +66,7 @@ from mcp_crm.entities.models import create_model_for
 from mcp_crm.operations import Crm
 from mcp_crm.operations.records import table_of
 from mcp_crm.operations.workspace import local_actor
+from mcp_crm.runtime import settle
 from mcp_crm.store import Database, migrate
 from mcp_crm.store.database import _in_transaction
 from mcp_crm.transfer import import_file as importing_file
@@ -279,6 +280,7 @@ async def child_import(url: str, path: Path, skip_bad_rows: bool) -> dict[str, A
         def progress(phase: str, _read: int, _size: int, _rows: int) -> None:
             last[phase] = time.perf_counter()
 
+        settle()  # as `mcp-crm import` does before it starts
         rss_before = maxrss_mb()
         start = time.perf_counter()
         outcome = await import_file(crm, actor, CONTACTS, path, options, progress)
@@ -339,6 +341,7 @@ async def child_create_many(url: str, path: Path) -> dict[str, Any]:
         with path.open(encoding="utf-8", newline="") as source:
             names = sorted({row["Company"] for row in csv.DictReader(source) if row["Company"]})
         org_model = create_model_for(ORGS)
+        settle()  # as the import is measured
         start = time.perf_counter()
         orgs = await crm.create_many(actor, ORGS, [org_model.model_validate({"name": n}) for n in names])
         org_seconds = time.perf_counter() - start

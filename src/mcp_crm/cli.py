@@ -187,7 +187,8 @@ def serve(
     _warn_local_webhooks(allow_local_webhooks)
     _warn_local_smtp(allow_local_smtp)
     if transport is Transport.stdio:
-        from mcp_crm.catalog.server import build_server, settle
+        from mcp_crm.catalog.server import build_server
+        from mcp_crm.runtime import settle
 
         with _explained_database_errors(database_url):
             server = build_server(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -171,15 +170,6 @@ def build_server(
     if provider is not None:
         add_consent_routes(server, provider)
     return server
-
-
-def settle() -> None:
-    """For a process that runs one server from here on (`mcp-crm serve`, which starts with the garbage collector
-    off): what starting made - the catalog's models and schemas, the libraries, some 230,000 objects - stays for
-    good, so the collector stops scanning it; each full collection paused every call in flight for ~180 ms. The
-    little garbage starting left is kept rather than spend 0.1-0.3 s of the start collecting it."""
-    gc.freeze()
-    gc.enable()
 
 
 def _announce_tool_list_changes(server: MCPServer[AppState]) -> None:

@@ -63,6 +63,7 @@ def import_(
     from mcp_crm.cli import _explained_database_errors, _workspace_actor, err
     from mcp_crm.errors import CrmError
     from mcp_crm.operations import Crm
+    from mcp_crm.runtime import settle
     from mcp_crm.store import Database, migrate
     from mcp_crm.transfer.export import entity_named
     from mcp_crm.transfer.export_cli import _fail
@@ -106,6 +107,7 @@ def import_(
             _show_mapping(plan)
             if not (yes or dry_run) and sys.stdin.isatty() and not typer.confirm("Import with this mapping?", True):
                 raise typer.Exit(1)
+            settle()
             with _progress(err) as advance:
                 return await import_file(crm, actor, chosen, file, options, advance)
         finally:

@@ -11,8 +11,9 @@ import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp
 
-from mcp_crm.catalog.server import build_server, settle
+from mcp_crm.catalog.server import build_server
 from mcp_crm.catalog.tools import CrmTool
+from mcp_crm.runtime import settle
 from mcp_crm.transports.limits import RateLimit
 
 DEFAULT_PORT = 8765
