@@ -98,8 +98,8 @@ def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
     update_item = create_model(
         f"{Singular}Update", __base__=changes, id=_id(entity), expected_revision=_expected_revision(entity)
     )
-    models = {
-        "create": create_model(f"{Plural}CreateInput", __base__=(create, ToolInput)),
+    return {
+        "create": create_model(f"{Plural}CreateInput", __base__=(create, ToolInput), **_write_fields("create")),
         "create_many": create_model(
             f"{Plural}CreateManyInput",
             __base__=ToolInput,
@@ -111,6 +111,7 @@ def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
                     description=f"1 to {MAX_BULK} {entity.name}, each as {entity.name}_create takes.",
                 ),
             ),
+            **_write_fields("create_many"),
         ),
         "get": create_model(f"{Plural}GetInput", __base__=ToolInput, id=_id(entity)),
         "list": create_model(
@@ -158,7 +159,7 @@ def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
             ),
             include_total=(bool, Field(False, description="Also count all matches (costs a count query).")),
         ),
-        "update": create_model(f"{Plural}UpdateInput", __base__=(update_item, ToolInput)),
+        "update": create_model(f"{Plural}UpdateInput", __base__=(update_item, ToolInput), **_write_fields("update")),
         "update_many": create_model(
             f"{Plural}UpdateManyInput",
             __base__=ToolInput,
@@ -170,9 +171,14 @@ def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
                     description="Each item: the id and only the fields to change.",
                 ),
             ),
+            **_write_fields("update_many"),
         ),
         "delete": create_model(
-            f"{Plural}DeleteInput", __base__=ToolInput, id=_id(entity), expected_revision=_expected_revision(entity)
+            f"{Plural}DeleteInput",
+            __base__=ToolInput,
+            id=_id(entity),
+            expected_revision=_expected_revision(entity),
+            **_write_fields("delete"),
         ),
         "delete_many": create_model(
             f"{Plural}DeleteManyInput",
@@ -181,6 +187,7 @@ def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
                 list[str],
                 Field(min_length=1, max_length=MAX_BULK, description=f"Ids of the {entity.name} to delete."),
             ),
+            **_write_fields("delete_many"),
         ),
         "restore": create_model(
             f"{Plural}RestoreInput",
@@ -193,16 +200,19 @@ def inputs(entity: Entity) -> dict[str, type[ToolInput]]:
                     description=f"Ids of deleted {entity.name} (trash_list shows them).",
                 ),
             ),
+            **_write_fields("restore"),
         ),
         "config": create_model(f"{Plural}ConfigInput", __base__=ToolInput),
     }
-    # every write accepts an idempotency key and a dry run; bulk updates and deletes a confirm token
-    for verb in WRITE_VERBS:
-        extra = {"confirm": CONFIRM} if verb in ("update_many", "delete_many") else {}
-        models[verb] = create_model(
-            models[verb].__name__, __base__=models[verb], idempotency_key=IDEMPOTENCY_KEY, dry_run=DRY_RUN, **extra
-        )
-    return models
+
+
+def _write_fields(verb: str) -> dict[str, Any]:
+    """Every write accepts an idempotency key and a dry run; bulk updates and deletes a confirm token."""
+    return {
+        "idempotency_key": IDEMPOTENCY_KEY,
+        "dry_run": DRY_RUN,
+        **({"confirm": CONFIRM} if verb in ("update_many", "delete_many") else {}),
+    }
 
 
 class FieldConfig(BaseModel):
@@ -279,12 +289,13 @@ def outputs(entity: Entity) -> dict[str, type[BaseModel]]:
             notes=(list[str], Field(description="Links and references that could not come back, and why.")),
         ),
     }
-    previewed = {
-        verb: create_model(f"{model.__name__}Result", __base__=model, preview=PREVIEW)
-        for verb, model in written.items()
-        if verb in WRITE_VERBS
-    }
-    return {**written, **previewed, "config": EntityConfig}
+    previewed: dict[type[BaseModel], type[BaseModel]] = {}  # one per model: create and update answer the same
+    for verb in WRITE_VERBS:
+        if written[verb] not in previewed:
+            previewed[written[verb]] = create_model(
+                f"{written[verb].__name__}Result", __base__=written[verb], preview=PREVIEW
+            )
+    return {**written, **{verb: previewed[written[verb]] for verb in WRITE_VERBS}, "config": EntityConfig}
 
 
 def _counts(entity: Entity) -> dict[str, Any]:
