@@ -19,7 +19,7 @@ class CrmSchema(BaseModel):
     verbs: list[str] = Field(
         description="Tools beyond each entity's create(_many)/get/list/update(_many)/delete(_many)/config/restore."
     )
-    toolsets: list[str] = Field(description="The server's toolsets: on (listed) or off, their size and purpose.")
+    toolsets: list[str] = Field(description="The server's toolsets: those on (listed) and those off.")
     next: str
 
 
@@ -57,14 +57,13 @@ async def crm_schema(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
     for field in await s.crm.custom_fields(a):
         custom.setdefault(field["entity"], []).append(f"{field['key']} ({field['type']})")
     listing = _listing(s)
-    off = "" if listing.listed == set(listing.served) else " Toolsets that are off: toolsets_enable lists them."
     return {
         "entities": [_line(e) for e in ENTITIES.values()],
         "custom_fields": custom,
         "verbs": _verbs([name for tools in listing.served.values() for name in tools]),
         "toolsets": listing.overview(),
         "next": "owner_id, assignee_id and author_id point to users. Call <entity>_config for an entity's fields, "
-        f"filter operators and custom fields. Setup data (admins change it): {', '.join(SETUP)}.{off}",
+        f"filter operators and custom fields. Setup data (admins change it): {', '.join(SETUP)}.",
     }
 
 

@@ -22,12 +22,12 @@ from mcp_crm.entities import ENTITIES
 from mcp_crm.errors import CrmError, unknown
 
 CORE = ("crm_schema", "crm_summary", "users_me", "search", "fetch", "associate", "timeline", "trash_list")
-GROUPS = {  # toolsets that are not an entity's: description, and their tools (a name ending in _ is a prefix)
-    "core": ("The overview (crm_schema), search, links and history across entities, and who is acting.", CORE),
-    "webhooks": ("Subscriptions that POST each change to a URL, and their delivery log.", ("webhook_", "webhooks_")),
-    "email": ("SMTP connections and sending email to contacts and lists.", ("email_",)),
-    "import": ("import_rows: many records from spreadsheet-like rows, matched to existing ones.", ("import_rows",)),
-    "admin": ("The audit log of every change, and erasing deleted records for good.", ("audit_list", "trash_purge")),
+GROUPS = {  # toolsets that are not an entity's: what they are for, and their tools (a name ending in _ is a prefix)
+    "core": ("the overview, search, links and history across entities, who is acting", CORE),
+    "webhooks": ("subscriptions that POST each change to a URL, their delivery log", ("webhook_", "webhooks_")),
+    "email": ("SMTP connections, sending email to contacts and lists", ("email_",)),
+    "import": ("import_rows: many records from spreadsheet-like rows", ("import_rows",)),
+    "admin": ("the audit log of every change, erasing deleted records for good", ("audit_list", "trash_purge")),
 }
 DEFAULT = ("core", "contacts", "organizations", "deals", "tasks", "activities", "notes")
 ALL = "all"
@@ -55,7 +55,7 @@ def toolset_names() -> list[str]:
 
 
 def description_of(toolset: str) -> str:
-    return GROUPS[toolset][0] if toolset in GROUPS else ENTITIES[toolset].description
+    return GROUPS[toolset][0].capitalize() + "." if toolset in GROUPS else ENTITIES[toolset].description
 
 
 def checked(names: Iterable[str]) -> list[str]:
@@ -111,11 +111,12 @@ class Listing:
         return [tool for toolset in new for tool in self.served[toolset]]
 
     def overview(self) -> list[str]:
-        """A line per toolset served: name, on or off, how many tools, what it is for."""
-        return [
-            f"{name} ({'on' if name in self.listed else 'off'}, {len(tools)} tools): {description_of(name)}"
-            for name, tools in self.served.items()
-        ]
+        """The toolsets served, on (listed) and off, in a line each; a group that is off says what it is for
+        (crm_schema describes the entities)."""
+        served = [name for name in toolset_names() if name in self.served]
+        on = [name for name in served if name in self.listed]
+        off = [name + (f" ({GROUPS[name][0]})" if name in GROUPS else "") for name in served if name not in on]
+        return [f"on: {', '.join(on)}"] + ([f"off (toolsets_enable lists them): {'; '.join(off)}"] if off else [])
 
 
 class ToolsetsInput(ToolInput):
@@ -128,7 +129,7 @@ class ToolsetsInput(ToolInput):
 
 class ToolsetsEnabled(BaseModel):
     enabled: list[str] = Field(description="The tools now listed that were not before.")
-    toolsets: list[str] = Field(description="Every toolset of this server: on or off, its size and purpose.")
+    toolsets: list[str] = Field(description="The server's toolsets now on, and those still off.")
     next: str
 
 
