@@ -485,6 +485,20 @@ def test_a_killed_import_resumes_after_its_last_committed_batch(database_url, tm
     )  # fmt: skip
 
 
+def test_a_growing_import_keeps_postgresqls_statistics_current(database_url, tmp_path):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL plans by table statistics; SQLite's planner needs none here")
+    tables = ("contacts", "contact_organizations", "change_events", "search_documents")
+    analyses = "SELECT relname, analyze_count FROM pg_stat_user_tables"
+    before = dict(sql(database_url, analyses))
+    path = tmp_path / "bulk.csv"
+    bulk_file(path, 1_500)
+    done = cli(database_url, "import", "contacts", path, "--create-missing", "-y")
+    assert done.exit_code == 0, done.output
+    after = dict(sql(database_url, analyses))
+    assert all(after[table] > before[table] for table in tables), (before, after)
+
+
 def test_a_resumed_import_keeps_the_bad_rows_of_before_in_the_errors_file(database_url, tmp_path):
     total = 3_000
     path = tmp_path / "bulk.csv"
