@@ -138,7 +138,8 @@ def enable_result(listing: Listing, toolsets: Sequence[str]) -> dict[str, Any]:
     return {
         "enabled": enabled,
         "toolsets": listing.overview(),
-        "next": "The client was told the tool list changed; call the new tools by name."
+        "next": "The client was told the tool list changed; call the new tools by name. If they do not appear "
+        "(a client that ignores the notice), the user can add --toolsets all to the server's arguments."
         if enabled
         else "They were already listed; nothing changed.",
     }
