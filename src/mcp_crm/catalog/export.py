@@ -11,7 +11,7 @@ import anyio
 from mcp.server import MCPServer
 
 from mcp_crm.catalog.tools import CrmTool
-from mcp_crm.catalog.toolsets import DEFAULT, ENABLE_TOOL, GROUPS, description_of, toolset_of
+from mcp_crm.catalog.toolsets import DEFAULT, ENABLE_TOOL, GROUPS, Listing, description_of, toolset_of
 from mcp_crm.catalog.workspace_tools import all_tools, select_tools, toolsets_tool
 from mcp_crm.entities import ENTITIES
 
@@ -27,7 +27,9 @@ def tool_list(tools: Sequence[CrmTool] | None = None) -> list[dict[str, Any]]:
 def stats() -> list[tuple[str, int, int, int]]:
     """(surface, tools, bytes, approximate tokens) of tools/list for the whole catalog and its usual cuts:
     what a model reads before its first call."""
-    listed_first = (*(t for t in all_tools() if toolset_of(t.name) in DEFAULT), toolsets_tool())
+    dynamic = (*all_tools(), toolsets_tool())
+    listing = Listing.of([t.name for t in dynamic], dynamic=True)
+    listed_first = tuple(t for t in dynamic if listing.shows(t.name))
     surfaces = {
         "all tools (--toolsets all; HTTP)": select_tools(),
         "stdio without --toolsets, at first": listed_first,

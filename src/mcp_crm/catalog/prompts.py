@@ -18,8 +18,6 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, InputRequiredResult, TextContent
 from pydantic import Field
 
-from mcp_crm.catalog.toolsets import tell_tools_changed
-
 TOOL_NAME = re.compile(r"`([a-z_]+)`")
 # A summary longer than this goes into a note of its own; a shorter one fits the activity's note field.
 LONG_SUMMARY = 280
@@ -71,15 +69,12 @@ class CrmPrompt(Prompt):
 
 async def _list_the_tools_it_names(messages: list[Message], context: Context[Any, Any]) -> None:
     """Where the tool list grows on demand (catalog/toolsets.py), the toolsets of the tools a prompt asks for are
-    listed as it is rendered, so the model can call each one."""
+    listed as it is rendered, so the model can call each one (the server tells the client)."""
     listing = context.request_context.lifespan_context.listing
-    if listing is None or not listing.dynamic:
+    if not listing.dynamic:
         return
     words = set(TOOL_NAME.findall(" ".join(m.content.text for m in messages if isinstance(m.content, TextContent))))
-    wanted = {toolset for toolset, tools in listing.served.items() if words.intersection(tools)}
-    if listing.enable(sorted(wanted)):
-        listing.changed = False
-        await tell_tools_changed(context)
+    listing.enable(sorted({toolset for toolset, tools in listing.served.items() if words.intersection(tools)}))
 
 
 def add_prompts(server: MCPServer[Any]) -> None:

@@ -8,7 +8,6 @@ from pydantic import BaseModel, Field
 
 from mcp_crm.catalog.models import NoArguments
 from mcp_crm.catalog.tools import READ, AppState, CrmTool, make_tool
-from mcp_crm.catalog.toolsets import Listing
 from mcp_crm.entities import ENTITIES, Entity, Kind
 from mcp_crm.operations import Actor
 
@@ -32,14 +31,6 @@ def _verbs(served: list[str]) -> list[str]:
     return [name for name in served if name not in standard and not name.endswith("_restore")]
 
 
-def _listing(state: AppState) -> Listing:
-    if state.listing is not None:
-        return state.listing
-    from mcp_crm.catalog.workspace_tools import all_tools  # the catalog includes this tool
-
-    return Listing.of([t.name for t in all_tools()], dynamic=False)
-
-
 def _line(entity: Entity) -> str:
     """`deals: Sales opportunities... Needs name. Links: organization_ids -> organizations, ...`"""
     needs = [n for n, f in entity.writable.items() if f.required]
@@ -56,7 +47,7 @@ async def crm_schema(s: AppState, a: Actor, args: Any) -> dict[str, Any]:
     custom: dict[str, list[str]] = {}
     for field in await s.crm.custom_fields(a):
         custom.setdefault(field["entity"], []).append(f"{field['key']} ({field['type']})")
-    listing = _listing(s)
+    listing = s.listing
     return {
         "entities": [_line(e) for e in ENTITIES.values()],
         "custom_fields": custom,

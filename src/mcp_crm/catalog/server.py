@@ -14,7 +14,7 @@ from mcp.server.auth.routes import validate_issuer_url
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, InputRequiredResult
+from mcp_types import CallToolResult, GetPromptResult, InputRequiredResult
 from mcp_types import Tool as MCPTool
 from pydantic import AnyHttpUrl
 from sqlalchemy import text
@@ -86,10 +86,21 @@ class CrmServer(MCPServer[AppState]):
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
         result = await super().call_tool(name, arguments, context)
+        await self._tell_if_listing_changed(context)
+        return result
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[AppState, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        result = await super().get_prompt(name, arguments, context)
+        await self._tell_if_listing_changed(context)
+        return result
+
+    async def _tell_if_listing_changed(self, context: Context[AppState, Any] | None) -> None:
+        """toolsets_enable and a prompt naming unlisted tools list more; the client is told here, once."""
         if self.listing is not None and self.listing.changed and context is not None:
             self.listing.changed = False
             await tell_tools_changed(context)
-        return result
 
 
 def _tool_scopes(server: MCPServer[AppState], name: str) -> frozenset[str]:

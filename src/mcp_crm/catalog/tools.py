@@ -41,7 +41,7 @@ class AppState:
 
     crm: Crm
     actor: Actor | None  # the local user (stdio, --no-auth HTTP); None when every call brings a credential
-    listing: Listing | None = None  # which of the server's tools tools/list shows now (catalog/toolsets.py)
+    listing: Listing  # which of the server's tools tools/list shows now (catalog/toolsets.py)
 
 
 class CrmTool(Tool):

@@ -224,8 +224,6 @@ def select_tools(
 
 
 async def toolsets_enable(s: AppState, a: Actor, args: ToolsetsInput) -> dict[str, Any]:
-    if s.listing is None:
-        raise CrmError("This server lists every tool it serves; there is nothing to enable.")
     return enable_result(s.listing, args.toolsets)
 
 

@@ -72,7 +72,7 @@ from mcp_crm.entities.fields import CustomField
 from mcp_crm.errors import CrmError
 from mcp_crm.operations.access import find_workspace
 from mcp_crm.store import Database, migrate
-from mcp_crm.store.migrate import alembic_config
+from mcp_crm.store.migrate import alembic_config, current_revision
 from mcp_crm.store.tables import WORKSPACES
 from mcp_crm.store.types import ScaledDecimal, UTCDateTime, json_text
 
@@ -233,10 +233,6 @@ def _decode(columns: Sequence[tuple[str, str]], row: dict[str, Any]) -> dict[str
 
 
 # --- writing a file ---------------------------------------------------------------------------------------------
-
-
-def current_revision(conn: Connection) -> str:
-    return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one())
 
 
 def snapshot(conn: Connection) -> None:

@@ -20,6 +20,9 @@ from typing import IO, Any
 from mcp_crm.entities import Entity
 from mcp_crm.errors import CrmError
 from mcp_crm.operations import Actor, Crm
+from mcp_crm.operations.records import table_of
+from mcp_crm.store.search_tables import DOCUMENTS, WORDS
+from mcp_crm.store.tables import CHANGE_EVENTS as EVENTS
 from mcp_crm.transfer.plan import Plan, Planned, Report, Row
 from mcp_crm.transfer.runs import record_progress as finish_run
 from mcp_crm.transfer.runs import start_run, unfinished_run
@@ -236,8 +239,8 @@ class GrowingTables:
 
     def __init__(self, crm: Crm, entity: Entity) -> None:
         self.crm, self.written, self.next_at = crm, 0, 1000
-        links = [link.table.__table__.name for link in entity.links]  # type: ignore[attr-defined]
-        self.tables = [entity.table.__tablename__, *links, "change_events", "search_documents", "search_words"]  # type: ignore[attr-defined]
+        grown = [table_of(entity), *(link.table.__table__ for link in entity.links), EVENTS, DOCUMENTS, WORDS]  # type: ignore[attr-defined]
+        self.tables = [table.name for table in grown]
 
     async def wrote(self, rows: int) -> None:
         self.written += rows
